@@ -1,0 +1,92 @@
+# The book's two commands: `make book` and `make test` (see README.md).
+# Both set up .venv from nothing but Python 3 and the package registries.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+MATHJAX_VERSION := 3.2.2
+MATHJAX := $(VENV)/mathjax/static/mathjax/tex-mml-chtml.js
+PYTEST_WORKERS ?= 2
+REMOTE ?= origin
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+export JUPYTER_PATH := $(CURDIR)/$(VENV)/share/jupyter
+export MPLBACKEND := Agg
+
+.PHONY: help setup book chapters html test unit nbval lint format baselines strip publish lab clean clean-cache
+
+help:
+	@echo "make book       set up .venv, execute stale chapters (book profile), build _build/html"
+	@echo "make test       set up .venv, run lint, unit tests and nbval regression tests"
+	@echo "make baselines  re-execute every chapter with the smoke profile into tests/notebooks/"
+	@echo "make lab        JupyterLab on notebooks/ with the project's kernel"
+	@echo "make publish    push _build/html to the gh-pages branch of REMOTE (default: origin)"
+	@echo "make strip      remove outputs from the source notebooks in notebooks/"
+
+setup: $(INSTALLED)
+
+$(INSTALLED): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements.txt
+	$(VENV)/bin/pip install --quiet --no-deps -e .
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (pose-helpers)" >/dev/null
+	touch $@
+
+# MathJax from the npm registry, served from the book's _static folder (no CDN).
+$(MATHJAX): | $(INSTALLED)
+	@command -v npm >/dev/null || { echo "npm is needed once to install MathJax for offline math (apt-get install npm)"; exit 1; }
+	npm install --prefix $(VENV)/mathjax --no-save --no-audit --no-fund --loglevel=error mathjax@$(MATHJAX_VERSION)
+	rm -rf $(VENV)/mathjax/static && mkdir -p $(VENV)/mathjax/static
+	cp -r $(VENV)/mathjax/node_modules/mathjax/es5 $(VENV)/mathjax/static/mathjax
+	rm -rf $(VENV)/mathjax/static/mathjax/sre $(VENV)/mathjax/static/mathjax/*-full*.js
+
+book: chapters html
+
+chapters: $(INSTALLED)
+	$(PY) -m pose_helpers run --all
+
+html: $(INSTALLED) $(MATHJAX)
+	$(VENV)/bin/jupyter-book build . -W -n --keep-going --quiet
+	@echo "book: $(CURDIR)/_build/html/index.html"
+
+test: lint unit nbval
+
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+unit: $(INSTALLED)
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) tests
+
+nbval: $(INSTALLED)
+	$(VENV)/bin/pytest -p no:cacheprovider --nbval --nbval-current-env \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg tests/notebooks
+
+baselines: $(INSTALLED)
+	for chapter in $$($(PY) -c "from pose_helpers import chapters; print(*chapters.list_chapters())"); do \
+		$(PY) -m pose_helpers run $$chapter --profile smoke --force --out tests/notebooks/$$chapter.ipynb; \
+	done
+
+format: $(INSTALLED)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+strip: $(INSTALLED)
+	$(VENV)/bin/jupyter nbconvert --clear-output --inplace notebooks/*.ipynb
+
+publish: $(INSTALLED)
+	@test -f _build/html/index.html || { echo "no _build/html: run 'make book' first"; exit 1; }
+	$(VENV)/bin/ghp-import --no-jekyll --push --force --remote $(REMOTE) --branch gh-pages \
+		--message "Publish the book" _build/html
+
+lab: $(INSTALLED)
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+
+clean:
+	rm -rf _build
+
+clean-cache:
+	rm -rf .cache

@@ -1,0 +1,95 @@
+"""Command line: ``python -m pose_helpers list | run CHAPTER [...] | run --all``.
+
+Examples::
+
+    python -m pose_helpers list
+    python -m pose_helpers run regularization_theory                 # book profile -> book/
+    python -m pose_helpers run regularization_theory --profile smoke --out /tmp/t.ipynb
+    python -m pose_helpers run regularization_theory -p seed 3 -p noise 0.5 --out mine.ipynb
+    python -m pose_helpers run --all                                  # every stale chapter
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import chapters
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pose_helpers", description="Run the book's parameterized chapters."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("list", help="list chapters with their parameters and defaults")
+
+    run = sub.add_parser("run", help="execute a chapter with papermill")
+    run.add_argument("chapter", nargs="?", help="chapter name (see `list`)")
+    run.add_argument("--all", action="store_true", help="every chapter, in book order")
+    run.add_argument("--profile", default=chapters.DEFAULT_PROFILE, help="smoke | book | paper")
+    run.add_argument(
+        "-p",
+        "--param",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="override a parameter (repeatable)",
+    )
+    run.add_argument("--out", help="write the executed notebook here instead of book/CHAPTER.ipynb")
+    run.add_argument("--force", action="store_true", help="execute even if up to date")
+    return parser
+
+
+def _list() -> int:
+    for name in chapters.list_chapters():
+        chapter = chapters.load_chapter(name)
+        reads = ", ".join(chapter.reads_data) or "no data files"
+        print(f"{name}  (reads: {reads}; profiles: {', '.join(chapters.PROFILES)})")
+        for param in chapter.parameters.values():
+            differs = {
+                p: o[param.name] for p, o in chapter.profiles.items() if param.name in o
+            }
+            extra = "".join(f"  [{p}: {v!r}]" for p, v in differs.items())
+            note = f"  # {param.help}" if param.help else ""
+            print(f"    {param.name} = {param.default!r}{extra}{note}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.all == bool(args.chapter):
+        print("error: give a chapter name or --all (not both)", file=sys.stderr)
+        return 2
+    if args.all and args.out:
+        print("error: --out needs a single chapter", file=sys.stderr)
+        return 2
+    names = chapters.list_chapters() if args.all else [args.chapter]
+    overrides = dict(args.param)
+    # Validate every chapter and parameter before executing anything.
+    for name in names:
+        chapters.resolve_parameters(chapters.load_chapter(name), args.profile, overrides)
+    for name in names:
+        chapters.run_chapter(
+            name, profile=args.profile, overrides=overrides, out=args.out, force=args.force
+        )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    try:
+        if args.command == "list":
+            return _list()
+        return _run(args)
+    except chapters.ChapterError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except chapters.ChapterFailed as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,494 @@
+"""The chapter runner: execute a parameterized notebook with papermill, safely.
+
+A chapter is ``notebooks/CHAPTER.ipynb``. Its ``parameters`` cell holds the ``book``
+profile's values, its ``profiles`` cell the values that differ in the ``smoke`` and
+``paper`` profiles and the datasets it reads (see CONTRIBUTING.md). The runner
+
+* validates the chapter name, parameter names and value types before executing anything;
+* executes into a temporary file and moves it into place only on success, so a failing
+  chapter leaves the previous copy untouched and the failing cell is reported;
+* hides the injected-parameters cell in the rendered book and shows the parameters the
+  chapter ran with in one visible line;
+* stores a fingerprint of the notebook, its parameters, the ``pose_helpers`` source, the
+  pinned requirements and the data it reads, so unchanged chapters are not re-executed.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import io
+import json
+import os
+import sys
+import tempfile
+import time
+import tokenize
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .paths import REPO_ROOT, cache_dir, dataset_dir
+
+PROFILES = ("smoke", "book", "paper")
+DEFAULT_PROFILE = "book"
+FINGERPRINT_VERSION = 1
+
+
+class ChapterError(ValueError):
+    """A chapter, profile or parameter that does not exist or does not fit."""
+
+
+class ChapterFailed(RuntimeError):
+    """A chapter raised while executing; the previous output was left untouched."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the runner reads and writes (a test points it at a temporary tree)."""
+
+    root: Path = REPO_ROOT
+
+    @property
+    def notebooks(self) -> Path:
+        return self.root / "notebooks"
+
+    @property
+    def book(self) -> Path:
+        return self.root / "book"
+
+    @property
+    def baselines(self) -> Path:
+        return self.root / "tests" / "notebooks"
+
+    @property
+    def toc(self) -> Path:
+        return self.root / "_toc.yml"
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    default: Any
+    help: str = ""
+
+    @property
+    def type_name(self) -> str:
+        return "any" if self.default is None else type(self.default).__name__
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """A parsed chapter notebook: its parameters, profiles and data needs."""
+
+    name: str
+    path: Path
+    parameters: dict[str, Parameter]
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reads_data: tuple[str, ...] = ()
+
+    def defaults(self) -> dict[str, Any]:
+        return {name: p.default for name, p in self.parameters.items()}
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def list_chapters(layout: Layout = Layout()) -> list[str]:
+    """Chapter names: those in ``_toc.yml`` first, in book order, then any others."""
+    names = sorted(p.stem for p in layout.notebooks.glob("*.ipynb"))
+    ordered = [n for n in _toc_order(layout) if n in names]
+    return ordered + [n for n in names if n not in ordered]
+
+
+def _toc_order(layout: Layout) -> list[str]:
+    if not layout.toc.is_file():
+        return []
+    import yaml
+
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("file", "root") and isinstance(value, str):
+                    found.append(Path(value).stem)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(yaml.safe_load(layout.toc.read_text()))
+    return found
+
+
+def load_chapter(name: str, layout: Layout = Layout()) -> Chapter:
+    """Parse ``notebooks/<name>.ipynb``; an unknown name raises with the valid choices."""
+    path = layout.notebooks / f"{name}.ipynb"
+    if not path.is_file():
+        raise ChapterError(f"unknown chapter {name!r}; valid chapters: {', '.join(list_chapters(layout)) or '(none)'}")
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    params_cell = _tagged_cell(nb, "parameters")
+    if params_cell is None:
+        raise ChapterError(f"chapter {name!r} has no cell tagged 'parameters' ({path})")
+    parameters = _parse_parameters(params_cell.source, where=f"{name}: parameters cell")
+    profiles: dict[str, dict[str, Any]] = {}
+    reads: tuple[str, ...] = ()
+    profiles_cell = _tagged_cell(nb, "profiles")
+    if profiles_cell is not None:
+        values = _literal_assignments(profiles_cell.source, where=f"{name}: profiles cell")
+        profiles = values.get("PROFILES", {}) or {}
+        reads = tuple(values.get("READS_DATA", ()) or ())
+        for profile, overrides in profiles.items():
+            if profile not in PROFILES:
+                raise ChapterError(f"{name}: unknown profile {profile!r} in PROFILES; valid: {', '.join(PROFILES)}")
+            for key in overrides:
+                if key not in parameters:
+                    raise ChapterError(
+                        f"{name}: profile {profile!r} sets unknown parameter {key!r}; "
+                        f"valid: {', '.join(parameters)}"
+                    )
+    return Chapter(name=name, path=path, parameters=parameters, profiles=profiles, reads_data=reads)
+
+
+def _tagged_index(chapter: Chapter, tag: str) -> int | None:
+    import nbformat
+
+    nb = nbformat.read(chapter.path, as_version=4)
+    for index, cell in enumerate(nb.cells):
+        if tag in cell.get("metadata", {}).get("tags", []):
+            return index
+    return None
+
+
+def _tagged_cell(nb: Any, tag: str) -> Any:
+    for cell in nb.cells:
+        if cell.cell_type == "code" and tag in cell.get("metadata", {}).get("tags", []):
+            return cell
+    return None
+
+
+def _literal_assignments(source: str, *, where: str) -> dict[str, Any]:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as err:
+        raise ChapterError(f"{where}: not valid Python ({err.msg}, line {err.lineno})") from None
+    values: dict[str, Any] = {}
+    for node in tree.body:
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
+            raise ChapterError(f"{where}: only 'name = literal' lines are allowed (line {node.lineno})")
+        try:
+            values[node.targets[0].id] = ast.literal_eval(node.value)
+        except ValueError:
+            raise ChapterError(f"{where}: {node.targets[0].id} must be a literal (line {node.lineno})") from None
+    return values
+
+
+def _parse_parameters(source: str, *, where: str) -> dict[str, Parameter]:
+    values = _literal_assignments(source, where=where)
+    comments: dict[int, str] = {}
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type == tokenize.COMMENT:
+            comments[tok.start[0]] = tok.string.lstrip("#").strip()
+    helps = {}
+    for node in ast.parse(source).body:
+        helps[node.targets[0].id] = comments.get(node.end_lineno, comments.get(node.lineno, ""))
+    return {name: Parameter(name, value, helps.get(name, "")) for name, value in values.items()}
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+def coerce(param: Parameter, value: Any) -> Any:
+    """Convert a command-line string (or any value) to the type of the parameter's default."""
+    default = param.default
+    wrong = ChapterError(
+        f"parameter {param.name!r} expects {param.type_name} (default {default!r}); got {value!r}"
+    )
+    if not isinstance(value, str):
+        if default is None or isinstance(value, type(default)) or (
+            isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool)
+        ):
+            return value
+        raise wrong
+    if isinstance(default, str):
+        return value
+    if isinstance(default, bool):
+        lowered = value.strip().lower()
+        if lowered in ("true", "1", "yes"):
+            return True
+        if lowered in ("false", "0", "no"):
+            return False
+        raise wrong
+    if isinstance(default, int):
+        try:
+            return int(value)
+        except ValueError:
+            raise wrong from None
+    if isinstance(default, float):
+        try:
+            return float(value)
+        except ValueError:
+            raise wrong from None
+    try:
+        parsed = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        if default is None:
+            return value  # a free-form string where the default is None (e.g. a path)
+        raise wrong from None
+    if default is not None and not isinstance(parsed, type(default)):
+        raise wrong
+    return parsed
+
+
+def resolve_parameters(
+    chapter: Chapter, profile: str = DEFAULT_PROFILE, overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Defaults, then the profile's values, then the caller's overrides (validated)."""
+    if profile not in PROFILES:
+        raise ChapterError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
+    params = chapter.defaults()
+    params.update(chapter.profiles.get(profile, {}))
+    for name, value in (overrides or {}).items():
+        if name not in chapter.parameters:
+            raise ChapterError(
+                f"unknown parameter {name!r} for chapter {chapter.name!r}; "
+                f"valid parameters: {', '.join(chapter.parameters)}"
+            )
+        params[name] = coerce(chapter.parameters[name], value)
+    if "profile" in chapter.parameters:
+        params["profile"] = profile
+    return params
+
+
+# --------------------------------------------------------------------------- fingerprint
+
+
+def fingerprint(chapter: Chapter, params: dict[str, Any], data_root: str | None = None) -> str:
+    """Hash of everything a chapter's output depends on.
+
+    The notebook's cells (source only), its parameters, the ``pose_helpers`` source
+    (its syntax tree, so formatting and comments do not count), the pinned requirements,
+    and the content of the datasets it reads (or their absence). Paths do not count, so
+    the fingerprint is the same on every machine with the same inputs.
+    """
+    import nbformat
+
+    h = hashlib.sha256(f"v{FINGERPRINT_VERSION}".encode())
+    nb = nbformat.read(chapter.path, as_version=4)
+    for cell in nb.cells:
+        h.update(cell.cell_type.encode() + b"\0" + cell.source.encode() + b"\0")
+    h.update(json.dumps(params, sort_keys=True, default=str).encode())
+    h.update(package_digest().encode())
+    requirements = chapter.path.parent.parent / "requirements.txt"
+    if requirements.is_file():
+        h.update(requirements.read_bytes())
+    override = params.get("data_root", data_root)
+    for name in chapter.reads_data:
+        h.update(f"data:{name}:{data_digest(dataset_dir(name, override))}".encode())
+    return h.hexdigest()[:16]
+
+
+def package_digest(package_dir: Path = Path(__file__).resolve().parent) -> str:
+    """Digest of the package's code (syntax trees of all modules)."""
+    h = hashlib.sha256()
+    for path in sorted(package_dir.rglob("*.py")):
+        rel = path.relative_to(package_dir).as_posix()
+        if "__pycache__" in rel:
+            continue
+        h.update(rel.encode() + b"\0" + ast.dump(ast.parse(path.read_text())).encode())
+    return h.hexdigest()
+
+
+def data_digest(folder: Path | None) -> str:
+    """Content digest of a data folder (``absent`` when missing), cached by size and mtime."""
+    if folder is None:
+        return "absent"
+    memo_path = cache_dir() / "data_digests.json"
+    try:
+        memo = json.loads(memo_path.read_text())
+    except (OSError, ValueError):
+        memo = {}
+    h = hashlib.sha256()
+    changed = False
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        stat = path.stat()
+        key = f"{path}:{stat.st_size}:{stat.st_mtime_ns}"
+        if key not in memo:
+            memo[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+            changed = True
+        h.update(path.relative_to(folder).as_posix().encode() + b"\0" + memo[key].encode())
+    if changed:
+        _write_atomic(memo_path, json.dumps(memo, indent=0).encode())
+    return h.hexdigest()
+
+
+def stored_fingerprint(path: Path) -> str | None:
+    """The fingerprint recorded in an executed notebook, if any."""
+    if not path.is_file():
+        return None
+    try:
+        meta = json.loads(path.read_text()).get("metadata", {})
+    except ValueError:
+        return None
+    return meta.get("pose_helpers", {}).get("fingerprint")
+
+
+# --------------------------------------------------------------------------- running
+
+
+@dataclass
+class RunResult:
+    chapter: str
+    output: Path
+    profile: str
+    executed: bool
+    seconds: float
+    fingerprint: str
+
+
+def run_chapter(
+    name: str,
+    *,
+    profile: str = DEFAULT_PROFILE,
+    overrides: dict[str, Any] | None = None,
+    out: str | os.PathLike | None = None,
+    force: bool = False,
+    layout: Layout = Layout(),
+    log=print,
+) -> RunResult:
+    """Execute one chapter; skip it when its output is already up to date.
+
+    Args:
+        name: chapter name (``notebooks/<name>.ipynb``).
+        profile: ``smoke``, ``book`` (default) or ``paper``.
+        overrides: parameter values (strings from the command line are converted to the
+            type of the parameter's default).
+        out: where to write the executed notebook; default ``book/<name>.ipynb``.
+        force: execute even when the stored fingerprint matches.
+
+    Raises:
+        ChapterError: unknown chapter, profile or parameter, or a value of the wrong type
+            (raised before anything executes).
+        ChapterFailed: a cell raised; the previous output is untouched.
+    """
+    chapter = load_chapter(name, layout)
+    params = resolve_parameters(chapter, profile, overrides)
+    output = Path(out) if out is not None else layout.book / f"{name}.ipynb"
+    digest = fingerprint(chapter, params)
+    if not force and stored_fingerprint(output) == digest:
+        log(f"{name}: up to date ({_display_path(output)}, profile {profile})")
+        return RunResult(name, output, profile, False, 0.0, digest)
+
+    log(f"{name}: executing with profile {profile!r} -> {_display_path(output)}")
+    start = time.perf_counter()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".ipynb", dir=output.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        _execute(chapter, params, tmp)
+        _finalize(tmp, chapter, params, profile, digest)
+        os.replace(tmp, output)
+    except BaseException as err:
+        failed = _failure_message(err, chapter)
+        tmp.unlink(missing_ok=True)
+        if failed is not None:
+            raise ChapterFailed(failed) from None
+        raise
+    seconds = time.perf_counter() - start
+    log(f"{name}: done in {seconds:.1f} s")
+    return RunResult(name, output, profile, True, seconds, digest)
+
+
+def _execute(chapter: Chapter, params: dict[str, Any], output: Path) -> None:
+    import papermill
+
+    # The kernel must be this interpreter's: put its kernelspec first on the path.
+    env_kernels = str(Path(sys.prefix) / "share" / "jupyter")
+    paths = os.environ.get("JUPYTER_PATH", "")
+    if env_kernels not in paths.split(os.pathsep):
+        os.environ["JUPYTER_PATH"] = os.pathsep.join(p for p in (env_kernels, paths) if p)
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    papermill.execute_notebook(
+        str(chapter.path),
+        str(output),
+        parameters=params,
+        kernel_name="python3",
+        cwd=str(chapter.path.parent),
+        progress_bar=False,
+        report_mode=False,
+        log_output=False,
+    )
+
+
+def _finalize(path: Path, chapter: Chapter, params: dict[str, Any], profile: str, digest: str) -> None:
+    """Hide runner cells, add the visible parameter line, record provenance."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    cells = []
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        cell.metadata.pop("papermill", None)  # timings would make every run a diff
+        cell.metadata.pop("execution", None)
+        if "injected-parameters" in tags or "profiles" in tags:
+            if "remove-cell" not in tags:
+                tags.append("remove-cell")
+        cells.append(cell)
+        if "injected-parameters" in tags:
+            cells.append(nbformat.v4.new_markdown_cell(_parameter_line(chapter, params, profile)))
+    nb.cells = cells
+    nb.metadata.pop("papermill", None)
+    nb.metadata["pose_helpers"] = {
+        "chapter": chapter.name,
+        "profile": profile,
+        "parameters": params,
+        "reads_data": list(chapter.reads_data),
+        "fingerprint": digest,
+    }
+    nbformat.write(nb, str(path))
+
+
+def _parameter_line(chapter: Chapter, params: dict[str, Any], profile: str) -> str:
+    shown = ", ".join(f"`{k}={params[k]!r}`" for k in chapter.parameters if k != "profile")
+    return f"**Run:** profile `{profile}` with {shown}."
+
+
+def _failure_message(err: BaseException, chapter: Chapter) -> str | None:
+    try:
+        from papermill.exceptions import PapermillExecutionError
+    except ImportError:  # pragma: no cover
+        return None
+    if not isinstance(err, PapermillExecutionError):
+        return None
+    # papermill numbers cells of the executed notebook, one more (the injected
+    # parameters) than the source notebook after the parameters cell.
+    index = err.cell_index
+    params_index = _tagged_index(chapter, "parameters")
+    if params_index is not None and index > params_index:
+        index -= 1
+    indented = "\n".join("    " + line for line in (err.source or "").splitlines())
+    return (
+        f"chapter {chapter.name!r} failed in cell {index} (exec count {err.exec_count}): "
+        f"{err.ename}: {err.evalue}\n{indented}\nthe previous output was left untouched"
+    )
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+def _display_path(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

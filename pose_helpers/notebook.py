@@ -1,0 +1,66 @@
+"""Small helpers that keep chapter notebooks short and their outputs stable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .paths import REPO_ROOT
+from .repro import seed_everything
+
+SEEDS_DIR = REPO_ROOT.parent / "shared" / "seeds"
+
+
+def setup_notebook(seed: int = 0, threads: int = 1, precision: int = 3) -> np.random.Generator:
+    """Fix seeds and threads, print precision, and the plotting theme; return a NumPy generator."""
+    import matplotlib
+    import seaborn as sns
+
+    pd.set_option("display.precision", precision)
+    pd.set_option("display.max_columns", 30)
+    pd.set_option("display.width", 120)
+    np.set_printoptions(precision=precision, suppress=True)
+    sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
+    matplotlib.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "figure.figsize": (7, 4)})
+    return seed_everything(seed, threads=threads)
+
+
+def show_markdown(text: str) -> None:
+    """Display Markdown (prose whose numbers were computed in the cell)."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(text))
+
+
+def show_figure(fig, caption: str) -> None:
+    """Display a matplotlib figure followed by its caption, then close it."""
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    display(fig)
+    plt.close(fig)
+    show_markdown(f"*{caption}*")
+
+
+def show_table(df: pd.DataFrame, caption: str | None = None, floatfmt: str = "{:.2f}") -> None:
+    """Display a DataFrame with fixed float formatting (stable under nbval)."""
+    from IPython.display import display
+
+    formatted = df.copy()
+    for col in formatted.columns:
+        if pd.api.types.is_float_dtype(formatted[col]):
+            formatted[col] = formatted[col].map(lambda v: "" if pd.isna(v) else floatfmt.format(v))
+    if caption:
+        show_markdown(f"**{caption}**")
+    display(formatted)
+
+
+def seed_table(name: str, seeds_dir: str | Path | None = None) -> pd.DataFrame:
+    """Load a paper's table copied in ``../shared/seeds/tables/<name>.csv`` (reference only)."""
+    path = Path(seeds_dir or SEEDS_DIR) / "tables" / f"{name}.csv"
+    if not path.is_file():
+        available = sorted(p.stem for p in path.parent.glob("*.csv")) if path.parent.is_dir() else []
+        raise FileNotFoundError(f"no seed table {name!r} at {path}; available: {available}")
+    return pd.read_csv(path)

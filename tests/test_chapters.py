@@ -1,0 +1,157 @@
+"""The chapter runner: validation before execution, atomic output, staleness."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from pose_helpers import chapters
+from pose_helpers.chapters import ChapterError, ChapterFailed, Layout
+
+
+def make_chapter(root: Path, name: str = "toy", body: str = "print(f'{scale * 2:.2f}')") -> Layout:
+    """Write a tiny chapter notebook following CONTRIBUTING.md into a fake repository."""
+    layout = Layout(root)
+    layout.notebooks.mkdir(parents=True, exist_ok=True)
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell(
+        'profile = "book"  # which profile\nseed = 0  # random seed\nscale = 1.5  # a float\n'
+        'label = "x"  # a string\nsizes = [1, 2]  # a list\nfast = False  # a flag\ndata_root = None  # data'
+    )
+    params.metadata["tags"] = ["parameters"]
+    profiles = nbformat.v4.new_code_cell(
+        'PROFILES = {"smoke": {"scale": 0.5}, "paper": {"sizes": [1, 2, 3]}}\nREADS_DATA = []'
+    )
+    profiles.metadata["tags"] = ["profiles"]
+    nb.cells = [nbformat.v4.new_markdown_cell("# Toy"), params, profiles, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(layout.notebooks / f"{name}.ipynb"))
+    return layout
+
+
+def outputs_text(path: Path) -> str:
+    nb = nbformat.read(str(path), as_version=4)
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+
+
+def test_parse_parameters_profiles_and_help(tmp_path):
+    chapter = chapters.load_chapter("toy", make_chapter(tmp_path))
+    assert chapter.defaults()["scale"] == 1.5
+    assert chapter.parameters["scale"].help == "a float"
+    assert chapter.profiles["smoke"] == {"scale": 0.5}
+    params = chapters.resolve_parameters(chapter, "smoke", {"sizes": "[4, 5]"})
+    assert params == {
+        "profile": "smoke", "seed": 0, "scale": 0.5, "label": "x", "sizes": [4, 5], "fast": False,
+        "data_root": None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [("seed", "3", 3), ("scale", "2", 2.0), ("fast", "true", True), ("label", "12", "12"),
+     ("data_root", "/some/where", "/some/where"), ("sizes", "[3]", [3])],
+)
+def test_coerce_accepts_matching_types(tmp_path, name, value, expected):
+    chapter = chapters.load_chapter("toy", make_chapter(tmp_path))
+    assert chapters.coerce(chapter.parameters[name], value) == expected
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [({"seeds": "1"}, "unknown parameter 'seeds' for chapter 'toy'; valid parameters: profile, seed"),
+     ({"seed": "abc"}, "parameter 'seed' expects int (default 0); got 'abc'"),
+     ({"fast": "maybe"}, "parameter 'fast' expects bool"),
+     ({"sizes": "3"}, "parameter 'sizes' expects list")],
+)
+def test_bad_parameters_fail_with_the_valid_choices(tmp_path, overrides, message):
+    chapter = chapters.load_chapter("toy", make_chapter(tmp_path))
+    with pytest.raises(ChapterError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        chapters.resolve_parameters(chapter, "book", overrides)
+
+
+def test_unknown_chapter_and_profile(tmp_path):
+    layout = make_chapter(tmp_path)
+    with pytest.raises(ChapterError, match="unknown chapter 'nope'; valid chapters: toy"):
+        chapters.load_chapter("nope", layout)
+    with pytest.raises(ChapterError, match="unknown profile 'fast'; valid profiles: smoke, book, paper"):
+        chapters.resolve_parameters(chapters.load_chapter("toy", layout), "fast")
+
+
+def test_profile_with_unknown_parameter_is_rejected(tmp_path):
+    layout = make_chapter(tmp_path)
+    path = layout.notebooks / "toy.ipynb"
+    nb = nbformat.read(str(path), as_version=4)
+    nb.cells[2].source = 'PROFILES = {"smoke": {"epochs": 1}}\nREADS_DATA = []'
+    nbformat.write(nb, str(path))
+    with pytest.raises(ChapterError, match="profile 'smoke' sets unknown parameter 'epochs'"):
+        chapters.load_chapter("toy", layout)
+
+
+def test_run_writes_book_copy_hides_injected_cell_and_skips_when_fresh(tmp_path):
+    layout = make_chapter(tmp_path)
+    first = chapters.run_chapter("toy", layout=layout, log=lambda *_: None)
+    assert first.executed and first.output == layout.book / "toy.ipynb"
+    assert "3.00" in outputs_text(first.output)
+    nb = nbformat.read(str(first.output), as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert injected and "remove-cell" in injected[0].metadata["tags"]
+    line = nb.cells[nb.cells.index(injected[0]) + 1]
+    assert line.cell_type == "markdown" and "profile `book`" in line.source and "`scale=1.5`" in line.source
+    assert nb.metadata["pose_helpers"]["fingerprint"] == first.fingerprint
+
+    again = chapters.run_chapter("toy", layout=layout, log=lambda *_: None)
+    assert not again.executed
+
+    smoke = chapters.run_chapter("toy", profile="smoke", out=tmp_path / "out" / "s.ipynb", layout=layout,
+                                 log=lambda *_: None)
+    assert smoke.executed and "1.00" in outputs_text(smoke.output)
+    assert smoke.fingerprint != first.fingerprint
+
+
+def test_fingerprint_follows_notebook_and_parameters(tmp_path):
+    layout = make_chapter(tmp_path)
+    chapter = chapters.load_chapter("toy", layout)
+    base = chapters.fingerprint(chapter, chapters.resolve_parameters(chapter))
+    assert chapters.fingerprint(chapter, chapters.resolve_parameters(chapter, "book", {"seed": 1})) != base
+    make_chapter(tmp_path, body="print('changed')")
+    assert chapters.fingerprint(chapters.load_chapter("toy", layout), chapters.resolve_parameters(chapter)) != base
+
+
+def test_failing_chapter_leaves_previous_copy_and_names_the_cell(tmp_path):
+    layout = make_chapter(tmp_path)
+    good = chapters.run_chapter("toy", layout=layout, log=lambda *_: None).output
+    before = good.read_bytes()
+    make_chapter(tmp_path, body="x = 1\nraise RuntimeError('boom')")
+    with pytest.raises(ChapterFailed, match=r"failed in cell 3 .*RuntimeError: boom") as info:
+        chapters.run_chapter("toy", layout=layout, log=lambda *_: None)
+    assert "raise RuntimeError('boom')" in str(info.value)
+    assert good.read_bytes() == before
+    assert not list(good.parent.glob(".toy.*"))  # no temporary file left behind
+
+
+def test_cli_rejects_bad_input_before_running(tmp_path):
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "pose_helpers", *args], capture_output=True, text=True)
+
+    bad_chapter = cli("run", "no_such_chapter")
+    assert bad_chapter.returncode == 2
+    assert "unknown chapter 'no_such_chapter'; valid chapters:" in bad_chapter.stderr
+    assert len(bad_chapter.stderr.strip().splitlines()) == 1
+    listing = cli("list")
+    assert listing.returncode == 0 and "regularization_theory" in listing.stdout
+
+
+def test_data_digest_tracks_content(tmp_path):
+    folder = tmp_path / "mpii"
+    folder.mkdir()
+    (folder / "a.csv").write_text("1,2\n")
+    first = chapters.data_digest(folder)
+    (folder / "a.csv").write_text("1,3\n")
+    assert chapters.data_digest(folder) != first
+    assert chapters.data_digest(None) == "absent"
+    json.loads((chapters.cache_dir() / "data_digests.json").read_text())
