@@ -15,7 +15,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export JUPYTER_PATH := $(CURDIR)/$(VENV)/share/jupyter
 export MPLBACKEND := Agg
 
-.PHONY: help setup book chapters html test unit nbval lint format baselines strip publish lab clean clean-cache
+.PHONY: help setup book chapters html test unit nbval lint format baselines strip publish lab clean clean-cache screenshot
 
 help:
 	@echo "make book       set up .venv, execute stale chapters (book profile), build _build/html"
@@ -90,3 +90,14 @@ clean:
 
 clean-cache:
 	rm -rf .cache
+
+# A real-browser check of a rendered page (math and figures): needs Debian's chromium.
+PAGE ?= book/regularization_theory
+screenshot:
+	@command -v chromium >/dev/null || { echo "needs chromium (apt-get install chromium)"; exit 1; }
+	chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+		--disable-background-networking --disable-component-update --disable-sync \
+		--user-data-dir=$$(mktemp -d) --hide-scrollbars --window-size=1280,$${HEIGHT:-2400} \
+		--virtual-time-budget=15000 --screenshot=$(CURDIR)/_build/screenshot.png \
+		file://$(CURDIR)/_build/html/$(PAGE).html 2>/dev/null
+	@echo "_build/screenshot.png"

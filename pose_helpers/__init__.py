@@ -11,7 +11,15 @@ import importlib
 from pathlib import Path
 from types import ModuleType
 
-from .notebook import seed_table, setup_notebook, show_figure, show_markdown, show_table
+from .notebook import (
+    results_path,
+    save_table,
+    seed_table,
+    setup_notebook,
+    show_figure,
+    show_markdown,
+    show_table,
+)
 from .paths import cache_dir, data_root, dataset_dir
 from .repro import seed_everything
 
@@ -19,6 +27,8 @@ __all__ = [
     "cache_dir",
     "data_root",
     "dataset_dir",
+    "results_path",
+    "save_table",
     "seed_everything",
     "seed_table",
     "setup_notebook",

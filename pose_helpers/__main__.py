@@ -49,9 +49,7 @@ def _list() -> int:
         reads = ", ".join(chapter.reads_data) or "no data files"
         print(f"{name}  (reads: {reads}; profiles: {', '.join(chapters.PROFILES)})")
         for param in chapter.parameters.values():
-            differs = {
-                p: o[param.name] for p, o in chapter.profiles.items() if param.name in o
-            }
+            differs = {p: o[param.name] for p, o in chapter.profiles.items() if param.name in o}
             extra = "".join(f"  [{p}: {v!r}]" for p, v in differs.items())
             note = f"  # {param.help}" if param.help else ""
             print(f"    {param.name} = {param.default!r}{extra}{note}")

@@ -56,7 +56,13 @@ __all__ = [
     "map_estimate_1d",
     "numeric_normalizer",
     "penalty_weight",
+    "plot_coefficients",
+    "plot_gamma_history",
+    "plot_laplace",
+    "plot_path_comparison",
+    "plot_priors",
     "reweighted_group_lasso",
+    "select_by_validation",
     "support_metrics",
 ]
 
@@ -149,7 +155,9 @@ def laplace_approximation(
     from scipy.optimize import minimize_scalar
 
     lo, hi = bounds
-    res = minimize_scalar(lambda x: -float(log_p(x)), bounds=(lo, hi), method="bounded", options={"xatol": 1e-10})
+    res = minimize_scalar(
+        lambda x: -float(log_p(x)), bounds=(lo, hi), method="bounded", options={"xatol": 1e-10}
+    )
     x0 = float(res.x)
     if d2_log_p is not None:
         c = -float(d2_log_p(x0))
@@ -161,7 +169,9 @@ def laplace_approximation(
     return LaplaceApprox(x0=x0, c=c, log_p0=float(log_p(x0)))
 
 
-def numeric_normalizer(log_p: Callable[[np.ndarray], np.ndarray], bounds: tuple[float, float]) -> float:
+def numeric_normalizer(
+    log_p: Callable[[np.ndarray], np.ndarray], bounds: tuple[float, float]
+) -> float:
     """``Z_p = integral of exp(log_p)`` over ``bounds`` by adaptive quadrature (eq. 4.8)."""
     from scipy.integrate import quad
 
@@ -263,11 +273,13 @@ def make_group_problem(
 ) -> GroupProblem:
     """Draw a regression problem whose true weights are non-zero in ``n_active`` groups.
 
-    Features are standard normal with equal pairwise ``correlation`` (which makes selection
-    harder); active groups' weights are ``+-U(0.5, 1.5)``; noise is ``N(0, noise^2)``.
+    Features are standard normal with ``corr(x_i, x_j) = correlation^|i - j|`` (neighbouring
+    groups are alike, which makes selection harder); active groups' weights are ``+-U(0.5, 1.5)``; noise is ``N(0, noise^2)``.
     """
     if not 0 < n_active <= n_groups or group_size < 1:
-        raise ValueError(f"need 0 < n_active <= n_groups and group_size >= 1, got {n_active=} {n_groups=} {group_size=}")
+        raise ValueError(
+            f"need 0 < n_active <= n_groups and group_size >= 1, got {n_active=} {n_groups=} {group_size=}"
+        )
     if not 0 <= correlation < 1:
         raise ValueError(f"correlation must lie in [0, 1), got {correlation}")
     rng = np.random.default_rng(seed)
@@ -279,9 +291,13 @@ def make_group_problem(
         idx = groups == g
         w_true[idx] = rng.choice([-1.0, 1.0], group_size) * rng.uniform(0.5, 1.5, group_size)
 
-    def draw(n):
-        common = rng.standard_normal((n, 1))
-        return np.sqrt(correlation) * common + np.sqrt(1 - correlation) * rng.standard_normal((n, p))
+    def draw(n):  # AR(1) across the feature index: corr(x_i, x_j) = correlation^|i - j|
+        e = rng.standard_normal((n, p))
+        x = np.empty((n, p))
+        x[:, 0] = e[:, 0]
+        for j in range(1, p):
+            x[:, j] = correlation * x[:, j - 1] + np.sqrt(1 - correlation**2) * e[:, j]
+        return x
 
     X, X_test = draw(n_samples), draw(n_test)
     y = X @ w_true + noise * rng.standard_normal(n_samples)
@@ -291,18 +307,26 @@ def make_group_problem(
 
 def group_norms(w: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """``||w_g||_2`` for every group ``g = 0 .. max(groups)``."""
-    return np.sqrt(np.bincount(groups, weights=np.asarray(w, dtype=float) ** 2, minlength=int(groups.max()) + 1))
+    return np.sqrt(
+        np.bincount(
+            groups, weights=np.asarray(w, dtype=float) ** 2, minlength=int(groups.max()) + 1
+        )
+    )
 
 
 # =========================================================================== group lasso
 def _check_weights(weights, n_groups):
     weights = np.ones(n_groups) if weights is None else np.asarray(weights, dtype=float)
     if weights.shape != (n_groups,) or np.any(np.isnan(weights)) or np.any(weights < 0):
-        raise ValueError(f"group weights must be {n_groups} numbers >= 0 (inf = pruned), got {weights}")
+        raise ValueError(
+            f"group weights must be {n_groups} numbers >= 0 (inf = pruned), got {weights}"
+        )
     return weights
 
 
-def group_lasso_lambda_max(X: np.ndarray, y: np.ndarray, groups: np.ndarray, weights: np.ndarray | None = None) -> float:
+def group_lasso_lambda_max(
+    X: np.ndarray, y: np.ndarray, groups: np.ndarray, weights: np.ndarray | None = None
+) -> float:
     """The smallest ``lam`` at which :func:`group_lasso` returns all zeros."""
     weights = _check_weights(weights, int(groups.max()) + 1)
     grad = group_norms(X.T @ y / len(y), groups)
@@ -334,14 +358,9 @@ def group_lasso(
     weights = _check_weights(weights, n_groups)
     if lam < 0 or not np.isfinite(lam):
         raise ValueError(f"lam must be a finite number >= 0, got {lam}")
-    step = n / np.linalg.norm(X, 2) ** 2
     gram, xty = X.T @ X / n, X.T @ y / n
+    step = 1.0 / np.linalg.eigvalsh(gram)[-1]
     thresh = (step * lam * weights)[groups]  # per feature
-
-    def objective(w):
-        r = y - X @ w
-        pen = weights * group_norms(w, groups)
-        return r @ r / (2 * n) + lam * np.sum(np.where(weights < np.inf, pen, 0.0))
 
     def prox(v):
         norms = group_norms(v, groups)[groups]
@@ -350,24 +369,28 @@ def group_lasso(
         return v * scale
 
     w = prox(np.zeros(p) if w0 is None else np.asarray(w0, dtype=float).copy())
-    z, t, f_old = w.copy(), 1.0, objective(w)
+    z, t = w.copy(), 1.0
     for _ in range(max_iter):
         w_new = prox(z - step * (gram @ z - xty))
-        f_new = objective(w_new)
-        if f_new > f_old:  # restart the momentum (O'Donoghue & Candes)
-            z, t = w.copy(), 1.0
-            continue
+        if (z - w_new) @ (w_new - w) > 0:  # momentum points uphill: restart (O'Donoghue & Candes)
+            t = 1.0
         t_new = (1 + np.sqrt(1 + 4 * t * t)) / 2
         z = w_new + ((t - 1) / t_new) * (w_new - w)
         moved = np.linalg.norm(w_new - w)
-        w, t, f_old = w_new, t_new, f_new
+        w, t = w_new, t_new
         if moved < tol * max(1.0, np.linalg.norm(w)):
             break
     return w
 
 
 def group_lasso_kkt(
-    X: np.ndarray, y: np.ndarray, groups: np.ndarray, lam: float, w: np.ndarray, *, weights: np.ndarray | None = None
+    X: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    lam: float,
+    w: np.ndarray,
+    *,
+    weights: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per-group violation of the group lasso optimality (KKT) conditions at ``w``.
 
@@ -424,7 +447,9 @@ def algorithm1_omega(
     active = np.ones(n_groups, bool) if active is None else np.asarray(active, bool)
     for g in np.flatnonzero(active):
         if not (np.isfinite(gamma[g]) and gamma[g] > 0):
-            raise ValueError(f"group {g}: prior variance gamma = {gamma[g]} must be positive and finite")
+            raise ValueError(
+                f"group {g}: prior variance gamma = {gamma[g]} must be positive and finite"
+            )
     idx = np.flatnonzero(active[groups])  # weights of active groups
     g_w = gamma[groups[idx]]
     h = np.asarray(h, dtype=float)
@@ -437,7 +462,9 @@ def algorithm1_omega(
         c[idx] = np.diag(np.linalg.inv(sub))
     for i in idx:
         if not (np.isfinite(c[i]) and c[i] > 0):
-            raise ValueError(f"group {groups[i]}: posterior variance C = {c[i]} of weight {i} must be positive and finite")
+            raise ValueError(
+                f"group {groups[i]}: posterior variance C = {c[i]} of weight {i} must be positive and finite"
+            )
     alpha = np.zeros(len(groups))
     alpha[idx] = -c[idx] / g_w**2 + 1.0 / g_w
     omega = np.full(n_groups, np.inf)
@@ -516,12 +543,21 @@ def reweighted_group_lasso(
         gammas.append(gamma)
         omegas.append(omega.copy())
         ws.append(w.copy())
-        row = {"iteration": t, "n_groups_kept": int(active.sum()), "train_rmse": float(np.sqrt(np.mean((y - X @ w) ** 2)))}
+        row = {
+            "iteration": t,
+            "n_groups_kept": int(active.sum()),
+            "train_rmse": float(np.sqrt(np.mean((y - X @ w) ** 2))),
+        }
         if w_true is not None:
             row["coef_error"] = float(np.linalg.norm(w - w_true))
         rows.append(row)
     return ReweightedResult(
-        w=w, lam=lam, gamma=np.array(gammas), omega=np.array(omegas), weights=np.array(ws), history=pd.DataFrame(rows)
+        w=w,
+        lam=lam,
+        gamma=np.array(gammas),
+        omega=np.array(omegas),
+        weights=np.array(ws),
+        history=pd.DataFrame(rows),
     )
 
 
@@ -550,18 +586,216 @@ def compare_paths(
 ) -> pd.DataFrame:
     """Group lasso and Algorithm 1 along a path of ``lam``, one row per (method, lam).
 
-    Group lasso uses ``lam = factor * lam_max`` (``lam_max`` from
-    :func:`group_lasso_lambda_max`); Algorithm 1 uses ``lam = factor * lam_max * c`` with
-    ``c`` chosen so that ``factor = 1`` is its own ``lam_max`` after the first reweighting is
-    ignored, i.e. the same grid. Both are warm-started from the previous path point.
+    Both methods use the same grid ``lam = factor * lam_max`` (``lam_max`` from
+    :func:`group_lasso_lambda_max`, where plain group lasso is all zero); the group lasso
+    path is warm-started, each Algorithm 1 run starts afresh from ``omega(0) = 1``.
+    ``test_rmse`` is measured on the problem's held-out samples.
     """
     X, y, groups = problem.X, problem.y, problem.groups
     lam_max = group_lasso_lambda_max(X, y, groups)
     rows, w = [], None
     for f in sorted(lam_factors, reverse=True):
         w = group_lasso(X, y, groups, f * lam_max, w0=w)
-        rows.append({"method": "group lasso", "lam_factor": float(f), "lam": f * lam_max, **support_metrics(w, problem)})
+        rows.append(
+            {
+                "method": "group lasso",
+                "lam_factor": float(f),
+                "lam": f * lam_max,
+                **support_metrics(w, problem),
+            }
+        )
     for f in sorted(lam_factors, reverse=True):
-        res = reweighted_group_lasso(X, y, groups, noise_var=problem.noise**2, lam=f * lam_max, n_outer=n_outer, hessian=hessian)
-        rows.append({"method": "Algorithm 1", "lam_factor": float(f), "lam": f * lam_max, **support_metrics(res.w, problem)})
+        res = reweighted_group_lasso(
+            X,
+            y,
+            groups,
+            noise_var=problem.noise**2,
+            lam=f * lam_max,
+            n_outer=n_outer,
+            hessian=hessian,
+        )
+        rows.append(
+            {
+                "method": "Algorithm 1",
+                "lam_factor": float(f),
+                "lam": f * lam_max,
+                **support_metrics(res.w, problem),
+            }
+        )
     return pd.DataFrame(rows)
+
+
+def select_by_validation(paths: pd.DataFrame) -> pd.DataFrame:
+    """The row of each method of :func:`compare_paths` with the lowest held-out RMSE."""
+    best = paths.loc[paths.groupby("method", sort=False)["test_rmse"].idxmin()]
+    return best.reset_index(drop=True)
+
+
+# =========================================================================== figures
+def plot_priors(*, noise_var: float = 1.0, scale: float = 1.0, extent: float = 3.0):
+    """Negative log priors (Gaussian = L2, Laplace = L1) and the MAP estimates they give."""
+    import matplotlib.pyplot as plt
+
+    w = np.linspace(-extent, extent, 601)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
+    ax = axes[0]
+    ax.plot(w, gaussian_neg_log_prior(w, scale), label=f"Gaussian, std {scale:g}: w²/2τ² (L2)")
+    ax.plot(w, laplace_neg_log_prior(w, scale), label=f"Laplace, scale {scale:g}: |w|/b (L1)")
+    ax.set_xlabel("weight w")
+    ax.set_ylabel("−ln p(w)")
+    ax.set_title("priors as penalties")
+    ax.legend(fontsize=8, loc="upper center")
+    ax = axes[1]
+    ax.plot(w, w, color="grey", ls=":", label="no prior (z)")
+    ax.plot(w, map_estimate_1d(w, noise_var, scale, "gaussian"), label="Gaussian prior: shrink")
+    ax.plot(
+        w, map_estimate_1d(w, noise_var, scale, "laplace"), label="Laplace prior: soft threshold"
+    )
+    ax.axvspan(-noise_var / scale, noise_var / scale, color="C1", alpha=0.12, label="MAP exactly 0")
+    ax.set_xlabel(f"observation z ~ N(w, {noise_var:g})")
+    ax.set_ylabel("MAP estimate of w")
+    ax.set_title("what each prior does to one weight")
+    ax.legend(fontsize=8, loc="upper left")
+    return fig
+
+
+def plot_laplace(shape: float):
+    """A gamma kernel against its Laplace approximation (eqs. 4.11-4.14), linear and log."""
+    import matplotlib.pyplot as plt
+    from scipy.special import gammaln
+
+    log_p = gamma_kernel_log_density(shape)
+    hi = shape + 5 * np.sqrt(shape) + 2
+    approx = laplace_approximation(log_p, (1e-9, hi))
+    z_num = numeric_normalizer(log_p, (0.0, shape + 60 * np.sqrt(shape) + 60))
+    x = np.linspace(1e-3, hi, 600)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
+    ax = axes[0]
+    ax.plot(x, np.exp(log_p(x) - np.log(z_num)), label="P(x) / Z_p (numeric, eq. 4.8)")
+    ax.plot(x, approx.pdf(x), "--", label="Q(x) / Z_Q (eqs. 4.13, 4.14)")
+    ax.axvline(approx.x0, color="grey", ls=":", lw=1)
+    ax.set_xlabel("x")
+    ax.set_ylabel("density")
+    ax.set_title(f"x^{shape - 1:g} e^(−x): Z_Q / Z_p = {approx.z / z_num:.3f}")
+    ax.legend(fontsize=8)
+    ax = axes[1]
+    ax.plot(x, log_p(x) - gammaln(shape), label="ln P(x) − ln Γ(a)")
+    ax.plot(x, approx.log_q(x) - gammaln(shape), "--", label="2nd-order Taylor (eq. 4.11)")
+    ax.set_ylim(approx.log_p0 - gammaln(shape) - 6, approx.log_p0 - gammaln(shape) + 1)
+    ax.set_xlabel("x")
+    ax.set_ylabel("log density")
+    ax.set_title(f"around the mode x₀ = {approx.x0:.2f}, c = {approx.c:.3f}")
+    ax.legend(fontsize=8, loc="upper right")
+    return fig
+
+
+def plot_path_comparison(
+    paths: pd.DataFrame, problem: GroupProblem, chosen: pd.DataFrame | None = None
+):
+    """Coefficient error and number of selected groups against training RMSE, per method."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), constrained_layout=True)
+    for k, (method, g) in enumerate(paths.groupby("method", sort=False)):
+        g = g.sort_values("train_rmse")
+        axes[0].plot(g["train_rmse"], g["coef_error"], "o-", color=f"C{k}", ms=4, label=method)
+        axes[1].plot(g["train_rmse"], g["n_selected"], "o-", color=f"C{k}", ms=4, label=method)
+        if chosen is not None:
+            row = chosen[chosen["method"] == method]
+            axes[0].plot(
+                row["train_rmse"], row["coef_error"], "*", color=f"C{k}", ms=16, mec="black"
+            )
+            axes[1].plot(
+                row["train_rmse"], row["n_selected"], "*", color=f"C{k}", ms=16, mec="black"
+            )
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, MaxNLocator, NullFormatter
+
+    def plain_log(axis):
+        axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        axis.set_major_formatter(FormatStrFormatter("%g"))
+        axis.set_minor_formatter(NullFormatter())
+
+    for ax in axes:
+        ax.set_xscale("log")
+        plain_log(ax.xaxis)
+        ax.axvline(problem.noise, color="grey", ls=":", lw=1)
+        ax.set_xlabel("training RMSE (log; dotted: noise σ)")
+    axes[0].set_yscale("log")
+    plain_log(axes[0].yaxis)
+    axes[1].yaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0].set_ylabel("‖w − w_true‖₂ (log)")
+    axes[0].set_title("coefficient error")
+    axes[1].axhline(int(problem.active.sum()), color="black", lw=1, ls="--", label="true groups")
+    axes[1].set_ylabel("groups selected")
+    axes[1].set_title("support size")
+    axes[0].legend(fontsize=8)
+    axes[1].legend(fontsize=8)
+    return fig
+
+
+def plot_gamma_history(result: ReweightedResult, problem: GroupProblem):
+    """``gamma_g`` over Algorithm 1's outer iterations; true groups in colour, pruned at the floor."""
+    import matplotlib.pyplot as plt
+
+    gam = result.gamma
+    positive = gam[gam > 0]
+    floor = positive.min() / 10 if positive.size else 1e-6
+    it = np.arange(1, len(gam) + 1)
+    fig, ax = plt.subplots(figsize=(8, 4), constrained_layout=True)
+    for g in range(gam.shape[1]):
+        true = bool(problem.active[g])
+        y = np.where(gam[:, g] > 0, gam[:, g], floor)
+        ax.plot(
+            it,
+            y,
+            "o-" if true else ".-",
+            ms=5 if true else 3,
+            lw=2 if true else 0.8,
+            color=None if true else "grey",
+            alpha=1.0 if true else 0.6,
+            label=f"group {g} (true)" if true else None,
+        )
+    ax.axhline(floor, color="black", ls=":", lw=1)
+    ax.annotate(
+        "pruned (γ = 0)", (it[-1], floor), xytext=(-90, 6), textcoords="offset points", fontsize=8
+    )
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_yscale("log")
+    ax.set_xlabel("outer iteration t")
+    ax.set_ylabel("γ_g(t) (log)")
+    ax.set_title("prior variance per group (grey: groups that are zero in the truth)")
+    ax.legend(fontsize=8, ncol=2, loc="center right")
+    return fig
+
+
+def plot_coefficients(problem: GroupProblem, estimates: dict[str, np.ndarray]):
+    """True weights against each estimate, feature by feature; shaded bands mark the true groups."""
+    import matplotlib.pyplot as plt
+
+    p = len(problem.w_true)
+    fig, axes = plt.subplots(
+        len(estimates),
+        1,
+        figsize=(11, 1.9 * len(estimates) + 0.4),
+        sharex=True,
+        sharey=True,
+        constrained_layout=True,
+    )
+    axes = np.atleast_1d(axes)
+    idx = np.arange(p)
+    size = int(np.sum(problem.groups == 0))
+    for ax, (name, w) in zip(axes, estimates.items(), strict=True):
+        for g in np.flatnonzero(problem.active):
+            ax.axvspan(g * size - 0.5, (g + 1) * size - 0.5, color="tab:green", alpha=0.12)
+        ax.plot(idx, problem.w_true, "_", color="black", ms=8, mew=2, label="true")
+        ax.vlines(idx, 0, w, color="C0", lw=2)
+        ax.plot(idx, w, "o", color="C0", ms=3, label=name)
+        ax.axhline(0, color="grey", lw=0.8)
+        n_sel = int((group_norms(w, problem.groups) > 0).sum())
+        ax.set_title(f"{name}: {n_sel} groups non-zero", fontsize=10)
+        ax.set_ylabel("w")
+    axes[-1].set_xlabel("feature (groups of consecutive features; green: true groups)")
+    axes[0].legend(fontsize=8, ncol=2, loc="upper right")
+    return fig

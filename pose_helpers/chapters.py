@@ -33,6 +33,8 @@ from .paths import REPO_ROOT, cache_dir, dataset_dir
 PROFILES = ("smoke", "book", "paper")
 DEFAULT_PROFILE = "book"
 FINGERPRINT_VERSION = 1
+RESULTS_ENV = "POSE_HELPERS_RESULTS"
+PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 class ChapterError(ValueError):
@@ -127,7 +129,9 @@ def load_chapter(name: str, layout: Layout = Layout()) -> Chapter:
     """Parse ``notebooks/<name>.ipynb``; an unknown name raises with the valid choices."""
     path = layout.notebooks / f"{name}.ipynb"
     if not path.is_file():
-        raise ChapterError(f"unknown chapter {name!r}; valid chapters: {', '.join(list_chapters(layout)) or '(none)'}")
+        raise ChapterError(
+            f"unknown chapter {name!r}; valid chapters: {', '.join(list_chapters(layout)) or '(none)'}"
+        )
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
@@ -144,7 +148,9 @@ def load_chapter(name: str, layout: Layout = Layout()) -> Chapter:
         reads = tuple(values.get("READS_DATA", ()) or ())
         for profile, overrides in profiles.items():
             if profile not in PROFILES:
-                raise ChapterError(f"{name}: unknown profile {profile!r} in PROFILES; valid: {', '.join(PROFILES)}")
+                raise ChapterError(
+                    f"{name}: unknown profile {profile!r} in PROFILES; valid: {', '.join(PROFILES)}"
+                )
             for key in overrides:
                 if key not in parameters:
                     raise ChapterError(
@@ -178,12 +184,20 @@ def _literal_assignments(source: str, *, where: str) -> dict[str, Any]:
         raise ChapterError(f"{where}: not valid Python ({err.msg}, line {err.lineno})") from None
     values: dict[str, Any] = {}
     for node in tree.body:
-        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
-            raise ChapterError(f"{where}: only 'name = literal' lines are allowed (line {node.lineno})")
+        if not (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+        ):
+            raise ChapterError(
+                f"{where}: only 'name = literal' lines are allowed (line {node.lineno})"
+            )
         try:
             values[node.targets[0].id] = ast.literal_eval(node.value)
         except ValueError:
-            raise ChapterError(f"{where}: {node.targets[0].id} must be a literal (line {node.lineno})") from None
+            raise ChapterError(
+                f"{where}: {node.targets[0].id} must be a literal (line {node.lineno})"
+            ) from None
     return values
 
 
@@ -209,8 +223,14 @@ def coerce(param: Parameter, value: Any) -> Any:
         f"parameter {param.name!r} expects {param.type_name} (default {default!r}); got {value!r}"
     )
     if not isinstance(value, str):
-        if default is None or isinstance(value, type(default)) or (
-            isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool)
+        if (
+            default is None
+            or isinstance(value, type(default))
+            or (
+                isinstance(default, float)
+                and isinstance(value, int)
+                and not isinstance(value, bool)
+            )
         ):
             return value
         raise wrong
@@ -292,7 +312,7 @@ def fingerprint(chapter: Chapter, params: dict[str, Any], data_root: str | None 
     return h.hexdigest()[:16]
 
 
-def package_digest(package_dir: Path = Path(__file__).resolve().parent) -> str:
+def package_digest(package_dir: Path = PACKAGE_DIR) -> str:
     """Digest of the package's code (syntax trees of all modules)."""
     h = hashlib.sha256()
     for path in sorted(package_dir.rglob("*.py")):
@@ -389,8 +409,13 @@ def run_chapter(
     fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".ipynb", dir=output.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    results = (
+        layout.book / "results"
+        if output == layout.book / f"{name}.ipynb"
+        else output.parent / "results"
+    )
     try:
-        _execute(chapter, params, tmp)
+        _execute(chapter, params, tmp, results)
         _finalize(tmp, chapter, params, profile, digest)
         os.replace(tmp, output)
     except BaseException as err:
@@ -404,9 +429,12 @@ def run_chapter(
     return RunResult(name, output, profile, True, seconds, digest)
 
 
-def _execute(chapter: Chapter, params: dict[str, Any], output: Path) -> None:
+def _execute(chapter: Chapter, params: dict[str, Any], output: Path, results: Path) -> None:
     import papermill
 
+    # Tables go to book/results/ only for the book's own copy; a reader's re-run with
+    # --out writes them beside its notebook and leaves the book's tables alone.
+    os.environ[RESULTS_ENV] = str(results)
     # The kernel must be this interpreter's: put its kernelspec first on the path.
     env_kernels = str(Path(sys.prefix) / "share" / "jupyter")
     paths = os.environ.get("JUPYTER_PATH", "")
@@ -426,7 +454,9 @@ def _execute(chapter: Chapter, params: dict[str, Any], output: Path) -> None:
     )
 
 
-def _finalize(path: Path, chapter: Chapter, params: dict[str, Any], profile: str, digest: str) -> None:
+def _finalize(
+    path: Path, chapter: Chapter, params: dict[str, Any], profile: str, digest: str
+) -> None:
     """Hide runner cells, add the visible parameter line, record provenance."""
     import nbformat
 

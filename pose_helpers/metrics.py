@@ -46,7 +46,10 @@ def _is_torch(x: Any) -> bool:
 
 def _to_numpy(x: Any, name: str) -> np.ndarray:
     if _is_torch(x):
-        x = x.detach().cpu().numpy()
+        x = x.detach().cpu()
+        if str(x.dtype) == "torch.bfloat16":  # NumPy has no bfloat16
+            x = x.float()
+        x = x.numpy()
     try:
         return np.asarray(x)
     except Exception as exc:

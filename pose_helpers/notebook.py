@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .paths import REPO_ROOT
+from .paths import REPO_ROOT, cache_dir
 from .repro import seed_everything
 
 SEEDS_DIR = REPO_ROOT.parent / "shared" / "seeds"
@@ -61,6 +63,31 @@ def seed_table(name: str, seeds_dir: str | Path | None = None) -> pd.DataFrame:
     """Load a paper's table copied in ``../shared/seeds/tables/<name>.csv`` (reference only)."""
     path = Path(seeds_dir or SEEDS_DIR) / "tables" / f"{name}.csv"
     if not path.is_file():
-        available = sorted(p.stem for p in path.parent.glob("*.csv")) if path.parent.is_dir() else []
+        available = (
+            sorted(p.stem for p in path.parent.glob("*.csv")) if path.parent.is_dir() else []
+        )
         raise FileNotFoundError(f"no seed table {name!r} at {path}; available: {available}")
     return pd.read_csv(path)
+
+
+def results_path(study: str, filename: str) -> Path:
+    """Where a chapter writes a result table: ``<results>/<study>/<filename>``.
+
+    The chapter runner points ``$POSE_HELPERS_RESULTS`` at ``book/results`` for the
+    book's copy and beside the notebook for ``--out`` runs; interactive runs write to
+    the cache, so nothing but the runner touches the book's tables.
+    """
+    base = Path(os.environ.get("POSE_HELPERS_RESULTS") or cache_dir("results"))
+    folder = base / study
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / filename
+
+
+def save_table(df: pd.DataFrame, study: str, filename: str, float_format: str = "%.6g") -> Path:
+    """Write a result table as CSV atomically (temporary file, then rename); return its path."""
+    path = results_path(study, filename)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as fh:
+        df.to_csv(fh, index=False, float_format=float_format)
+    os.replace(tmp, path)
+    return path

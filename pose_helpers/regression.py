@@ -257,7 +257,162 @@ def diabetes_paths(n_alphas: int = 60) -> pd.DataFrame:
         for j, name in enumerate(names):
             frames.append(
                 pd.DataFrame(
-                    {"method": method, "alpha": alph, "feature": name, "coef": coef[j], "shrinkage": shrink}
+                    {
+                        "method": method,
+                        "alpha": alph,
+                        "feature": name,
+                        "coef": coef[j],
+                        "shrinkage": shrink,
+                    }
                 )
             )
     return pd.concat(frames, ignore_index=True)
+
+
+# --------------------------------------------------------------------------- figures
+def plot_overfitting(data: PolyData, fit_degrees: Sequence[int], sweep: pd.DataFrame):
+    """Fits of the given degrees next to train/test RMSE against the degree."""
+    import matplotlib.pyplot as plt
+
+    k = len(fit_degrees)
+    fig, axes = plt.subplots(1, k + 1, figsize=(3.3 * (k + 1), 3.4), constrained_layout=True)
+    grid = np.linspace(0, 1, 400)
+    for ax, degree in zip(axes[:k], fit_degrees, strict=True):
+        beta = fit_polynomial(data.x_train, data.y_train, degree)
+        ax.plot(grid, data.truth(grid), "--", color="tab:green", label="sin(2πx)")
+        ax.plot(grid, predict_polynomial(beta, grid), color="tab:red", label="fit")
+        ax.scatter(data.x_train, data.y_train, s=25, color="tab:blue", zorder=3, label="train")
+        ax.set_ylim(-2, 2)
+        ax.set_title(f"degree M = {degree}")
+        ax.set_xlabel("x")
+    axes[0].set_ylabel("y")
+    axes[0].legend(loc="lower left", fontsize=8)
+    ax = axes[k]
+    ax.plot(sweep["degree"], sweep["train_rmse"], "o-", label="train")
+    ax.plot(sweep["degree"], sweep["test_rmse"], "s-", label="test")
+    ax.axhline(data.noise, color="grey", ls=":", label="noise level")
+    ax.set_yscale("log")
+    floor = 0.5 * min(data.noise, float(sweep["test_rmse"].min())) if data.noise > 0 else 1e-3
+    ax.set_ylim(bottom=floor)
+    tiny = sweep[sweep["train_rmse"] < floor]
+    if len(tiny):  # an interpolating fit: train RMSE ~ 0 cannot be shown on a log axis
+        ax.plot(
+            tiny["degree"],
+            np.full(len(tiny), floor),
+            "v",
+            color="C0",
+            ms=9,
+            clip_on=False,
+            label="train ≈ 0 (off scale)",
+        )
+    ax.set_xlabel("degree M")
+    ax.set_ylabel("RMSE (log)")
+    ax.set_title("error against degree")
+    ax.legend(fontsize=8, loc="upper left")
+    return fig
+
+
+def plot_ridge(data: PolyData, degree: int, sweep: pd.DataFrame, show_lambdas: Sequence[float]):
+    """Ridge fits at a few lambdas (eq. 4.3) and train/test RMSE against lambda."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
+    grid = np.linspace(0, 1, 400)
+    ax = axes[0]
+    ax.plot(grid, data.truth(grid), "--", color="tab:green", label="sin(2πx)")
+    for lam in show_lambdas:
+        beta = fit_polynomial(data.x_train, data.y_train, degree, lam=lam)
+        ax.plot(grid, predict_polynomial(beta, grid), label=f"λ = {lam:.0e}")
+    ax.scatter(data.x_train, data.y_train, s=25, color="tab:blue", zorder=3)
+    ax.set_ylim(-2, 2)
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    ax.set_title(f"degree {degree} with weight decay")
+    ax.legend(fontsize=8, loc="lower left")
+    ax = axes[1]
+    ax.plot(sweep["lam"], sweep["train_rmse"], "o-", label="train")
+    ax.plot(sweep["lam"], sweep["test_rmse"], "s-", label="test")
+    ax.axhline(data.noise, color="grey", ls=":", label="noise level")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("λ (log)")
+    ax.set_ylabel("RMSE (log)")
+    ax.set_title("error against λ")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_constraint_geometry(center: np.ndarray, hessian: np.ndarray, radius: float):
+    """Contours of a quadratic loss meeting the L2 disc and the L1 diamond of the same radius."""
+    import matplotlib.pyplot as plt
+
+    center = np.asarray(center, dtype=float)
+    extent = 1.25 * max(np.abs(center).max(), radius) + 0.3
+    b1, b2, loss = loss_grid(center, hessian, extent=extent)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4.4), constrained_layout=True)
+    theta = np.linspace(0, 2 * np.pi, 400)
+    shapes = {
+        "l2": (radius * np.cos(theta), radius * np.sin(theta), "L2 (ridge): disc"),
+        "l1": (
+            radius * np.array([1, 0, -1, 0, 1]),
+            radius * np.array([0, 1, 0, -1, 0]),
+            "L1 (lasso): diamond",
+        ),
+    }
+    for ax, norm in zip(axes, ("l2", "l1"), strict=True):
+        opt = constrained_optimum(center, hessian, radius, norm=norm)
+        level = float(quadratic_loss(opt, center, hessian))
+        levels = level * np.array([0.15, 0.4, 1.0, 1.8, 3.0])
+        ax.contour(
+            b1, b2, loss, levels=np.sort(levels), colors="tab:red", linewidths=0.8, alpha=0.6
+        )
+        ax.contour(b1, b2, loss, levels=[level], colors="tab:red", linewidths=2)
+        xs, ys, title = shapes[norm]
+        ax.fill(xs, ys, color="tab:green", alpha=0.35, lw=0)
+        ax.plot(*center, "k+", ms=12, mew=2, label="least squares")
+        ax.plot(
+            *opt,
+            "o",
+            color="black",
+            ms=7,
+            label=f"constrained optimum ({opt[0]:.2f}, {opt[1]:.2f})",
+        )
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.axvline(0, color="grey", lw=0.8)
+        ax.set_xlim(-extent, extent)
+        ax.set_ylim(-extent, extent)
+        ax.set_aspect("equal")
+        ax.set_xlabel("β₁")
+        ax.set_ylabel("β₂")
+        ax.set_title(title)
+        ax.legend(loc="lower left", fontsize=8)
+    return fig
+
+
+def plot_coefficient_paths(paths: pd.DataFrame):
+    """Lasso and ridge coefficient paths of :func:`diabetes_paths` against the shrinkage."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True, constrained_layout=True)
+    for ax, method, xlabel in (
+        (axes[0], "lasso", "‖β‖₁ / ‖β_OLS‖₁"),
+        (axes[1], "ridge", "‖β‖₂ / ‖β_OLS‖₂"),
+    ):
+        sub = paths[paths["method"] == method]
+        for feature, g in sub.groupby("feature", sort=False):
+            g = g.sort_values("shrinkage")
+            (line,) = ax.plot(g["shrinkage"], g["coef"], lw=1.5)
+            ax.annotate(
+                feature,
+                (g["shrinkage"].iloc[-1], g["coef"].iloc[-1]),
+                xytext=(3, 0),
+                textcoords="offset points",
+                fontsize=7,
+                color=line.get_color(),
+                va="center",
+            )
+        ax.axhline(0, color="black", lw=0.8)
+        ax.set_xlabel(xlabel)
+        ax.set_title(f"{method} ({'eq. 4.4' if method == 'lasso' else 'eq. 4.3'})")
+    axes[0].set_ylabel("coefficient (standardized features)")
+    return fig

@@ -33,6 +33,7 @@ __all__ = [
     "csr_nbytes",
     "make_conv_pair",
     "memory_table",
+    "plot_timing",
     "prune_conv_in_channels",
     "prune_conv_out_channels",
     "random_sparse_",
@@ -143,7 +144,9 @@ def prune_conv_in_channels(conv: nn.Conv2d, keep: Sequence[int] | torch.Tensor) 
     return new.requires_grad_(False)
 
 
-def structured_pair(pair: ConvPair, sparsity: float, *, seed: int = 0) -> tuple[ConvPair, torch.Tensor]:
+def structured_pair(
+    pair: ConvPair, sparsity: float, *, seed: int = 0
+) -> tuple[ConvPair, torch.Tensor]:
     """Remove a random fraction ``sparsity`` of ``pair.conv1``'s output channels.
 
     The second conv loses the matching input channels (Torch-Pruning's inter-layer rule).
@@ -162,7 +165,9 @@ def structured_pair(pair: ConvPair, sparsity: float, *, seed: int = 0) -> tuple[
 
 
 # --------------------------------------------------------------------------- CSR
-def csr_nbytes(n_rows: int, n_cols: int, nnz: int, *, value_bytes: int = 4, index_bytes: int = 4) -> int:
+def csr_nbytes(
+    n_rows: int, n_cols: int, nnz: int, *, value_bytes: int = 4, index_bytes: int = 4
+) -> int:
     """Bytes of a CSR matrix: ``nnz`` values and column indices plus ``n_rows + 1`` row pointers."""
     if n_rows < 0 or n_cols < 0 or not 0 <= nnz <= n_rows * n_cols:
         raise ValueError(f"invalid CSR shape/nnz: {n_rows=} {n_cols=} {nnz=}")
@@ -205,7 +210,11 @@ def time_callable(fn: Callable[[], object], *, repeats: int = 10, warmup: int = 
 def _summary(times: np.ndarray) -> dict[str, float]:
     ms = 1e3 * times
     q25, q75 = np.percentile(ms, [25, 75])
-    return {"median_ms": float(np.median(ms)), "iqr_ms": float(q75 - q25), "min_ms": float(ms.min())}
+    return {
+        "median_ms": float(np.median(ms)),
+        "iqr_ms": float(q75 - q25),
+        "min_ms": float(ms.min()),
+    }
 
 
 def benchmark_sparsity(
@@ -263,7 +272,14 @@ def benchmark_sparsity(
 
     rows = []
     for (method, s), (_, frac) in variants.items():
-        rows.append({"method": method, "sparsity": s, **_summary(np.array(times[(method, s)])), "flops_fraction": frac})
+        rows.append(
+            {
+                "method": method,
+                "sparsity": s,
+                **_summary(np.array(times[(method, s)])),
+                "flops_fraction": frac,
+            }
+        )
     df = pd.DataFrame(rows)
     dense_ms = df.loc[df["method"] == "dense", "median_ms"].iloc[0]
     df["speedup"] = dense_ms / df["median_ms"]
@@ -294,7 +310,11 @@ def verdict(df: pd.DataFrame, *, margin: float = 1.3) -> dict[str, object]:
 
 # --------------------------------------------------------------------------- memory
 def memory_table(
-    *, channels: int = 256, size: int = 56, sparsity_levels: Sequence[float] = (0.5, 0.75, 0.9), kernel_size: int = 3
+    *,
+    channels: int = 256,
+    size: int = 56,
+    sparsity_levels: Sequence[float] = (0.5, 0.75, 0.9),
+    kernel_size: int = 3,
 ) -> pd.DataFrame:
     """Bytes (float32, 4-byte indices) of the conv pair's weights and intermediate activation.
 
@@ -306,14 +326,31 @@ def memory_table(
     k2 = kernel_size**2
     dense_w = 2 * channels * channels * k2 * FLOAT_BYTES
     dense_a = channels * size * size * FLOAT_BYTES
-    rows = [{"storage": "dense", "sparsity": 0.0, "weights_kib": dense_w / 1024, "activation_kib": dense_a / 1024}]
+    rows = [
+        {
+            "storage": "dense",
+            "sparsity": 0.0,
+            "weights_kib": dense_w / 1024,
+            "activation_kib": dense_a / 1024,
+        }
+    ]
     for s in sparsity_levels:
         nnz = int(round((1.0 - s) * channels * channels * k2))
         csr = 2 * csr_nbytes(channels, channels * k2, nnz)
         kept = max(1, int(round((1.0 - s) * channels)))
         rows += [
-            {"storage": "random, dense tensor", "sparsity": s, "weights_kib": dense_w / 1024, "activation_kib": dense_a / 1024},
-            {"storage": "random, CSR", "sparsity": s, "weights_kib": csr / 1024, "activation_kib": dense_a / 1024},
+            {
+                "storage": "random, dense tensor",
+                "sparsity": s,
+                "weights_kib": dense_w / 1024,
+                "activation_kib": dense_a / 1024,
+            },
+            {
+                "storage": "random, CSR",
+                "sparsity": s,
+                "weights_kib": csr / 1024,
+                "activation_kib": dense_a / 1024,
+            },
             {
                 "storage": "structured",
                 "sparsity": s,
@@ -324,3 +361,54 @@ def memory_table(
     df = pd.DataFrame(rows)
     df["weights_fraction"] = df["weights_kib"] / (dense_w / 1024)
     return df
+
+
+# --------------------------------------------------------------------------- figure
+def plot_timing(df: pd.DataFrame):
+    """Bars of the speed-up over dense per sparsity level and method (log scale).
+
+    Black ticks mark the ideal speed-up of the structured pair, ``1 / flops_fraction``.
+    """
+    import matplotlib.pyplot as plt
+
+    methods = [m for m in ("random", "random (CSR)", "structured") if m in set(df["method"])]
+    levels = sorted(df.loc[df["method"] != "dense", "sparsity"].unique())
+    width = 0.8 / len(methods)
+    fig, ax = plt.subplots(figsize=(8, 4), constrained_layout=True)
+    x = np.arange(len(levels))
+    for k, method in enumerate(methods):
+        sub = df[df["method"] == method].set_index("sparsity").loc[levels]
+        pos = x - 0.4 + width * (k + 0.5)
+        ax.bar(pos, sub["speedup"], width=width * 0.95, color=f"C{k}", label=method)
+        for p_, s_ in zip(pos, sub["speedup"], strict=True):
+            ax.annotate(
+                f"{s_:.2f}×",
+                (p_, s_),
+                xytext=(0, 2),
+                textcoords="offset points",
+                ha="center",
+                fontsize=7,
+            )
+        if method == "structured":
+            ax.plot(
+                pos,
+                1.0 / sub["flops_fraction"],
+                "_",
+                color="black",
+                ms=18,
+                mew=2,
+                label="ideal 1/(1-s)",
+            )
+    ax.axhline(1.0, color="black", lw=1, ls="--")
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_xticks(x, [f"{s:.0%}" for s in levels])
+    ax.set_xlabel("sparsity s (weights for random, channels for structured)")
+    ax.set_ylabel("speed-up over dense (log)")
+    ax.set_title("conv pair forward time: dense time / variant time")
+    ax.legend(fontsize=8, loc="upper left")
+    return fig

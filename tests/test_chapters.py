@@ -28,8 +28,17 @@ def make_chapter(root: Path, name: str = "toy", body: str = "print(f'{scale * 2:
         'PROFILES = {"smoke": {"scale": 0.5}, "paper": {"sizes": [1, 2, 3]}}\nREADS_DATA = []'
     )
     profiles.metadata["tags"] = ["profiles"]
-    nb.cells = [nbformat.v4.new_markdown_cell("# Toy"), params, profiles, nbformat.v4.new_code_cell(body)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Toy"),
+        params,
+        profiles,
+        nbformat.v4.new_code_cell(body),
+    ]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(nb, str(layout.notebooks / f"{name}.ipynb"))
     return layout
 
@@ -46,15 +55,26 @@ def test_parse_parameters_profiles_and_help(tmp_path):
     assert chapter.profiles["smoke"] == {"scale": 0.5}
     params = chapters.resolve_parameters(chapter, "smoke", {"sizes": "[4, 5]"})
     assert params == {
-        "profile": "smoke", "seed": 0, "scale": 0.5, "label": "x", "sizes": [4, 5], "fast": False,
+        "profile": "smoke",
+        "seed": 0,
+        "scale": 0.5,
+        "label": "x",
+        "sizes": [4, 5],
+        "fast": False,
         "data_root": None,
     }
 
 
 @pytest.mark.parametrize(
     ("name", "value", "expected"),
-    [("seed", "3", 3), ("scale", "2", 2.0), ("fast", "true", True), ("label", "12", "12"),
-     ("data_root", "/some/where", "/some/where"), ("sizes", "[3]", [3])],
+    [
+        ("seed", "3", 3),
+        ("scale", "2", 2.0),
+        ("fast", "true", True),
+        ("label", "12", "12"),
+        ("data_root", "/some/where", "/some/where"),
+        ("sizes", "[3]", [3]),
+    ],
 )
 def test_coerce_accepts_matching_types(tmp_path, name, value, expected):
     chapter = chapters.load_chapter("toy", make_chapter(tmp_path))
@@ -63,10 +83,15 @@ def test_coerce_accepts_matching_types(tmp_path, name, value, expected):
 
 @pytest.mark.parametrize(
     ("overrides", "message"),
-    [({"seeds": "1"}, "unknown parameter 'seeds' for chapter 'toy'; valid parameters: profile, seed"),
-     ({"seed": "abc"}, "parameter 'seed' expects int (default 0); got 'abc'"),
-     ({"fast": "maybe"}, "parameter 'fast' expects bool"),
-     ({"sizes": "3"}, "parameter 'sizes' expects list")],
+    [
+        (
+            {"seeds": "1"},
+            "unknown parameter 'seeds' for chapter 'toy'; valid parameters: profile, seed",
+        ),
+        ({"seed": "abc"}, "parameter 'seed' expects int (default 0); got 'abc'"),
+        ({"fast": "maybe"}, "parameter 'fast' expects bool"),
+        ({"sizes": "3"}, "parameter 'sizes' expects list"),
+    ],
 )
 def test_bad_parameters_fail_with_the_valid_choices(tmp_path, overrides, message):
     chapter = chapters.load_chapter("toy", make_chapter(tmp_path))
@@ -78,7 +103,9 @@ def test_unknown_chapter_and_profile(tmp_path):
     layout = make_chapter(tmp_path)
     with pytest.raises(ChapterError, match="unknown chapter 'nope'; valid chapters: toy"):
         chapters.load_chapter("nope", layout)
-    with pytest.raises(ChapterError, match="unknown profile 'fast'; valid profiles: smoke, book, paper"):
+    with pytest.raises(
+        ChapterError, match="unknown profile 'fast'; valid profiles: smoke, book, paper"
+    ):
         chapters.resolve_parameters(chapters.load_chapter("toy", layout), "fast")
 
 
@@ -101,14 +128,19 @@ def test_run_writes_book_copy_hides_injected_cell_and_skips_when_fresh(tmp_path)
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert injected and "remove-cell" in injected[0].metadata["tags"]
     line = nb.cells[nb.cells.index(injected[0]) + 1]
-    assert line.cell_type == "markdown" and "profile `book`" in line.source and "`scale=1.5`" in line.source
+    assert (
+        line.cell_type == "markdown"
+        and "profile `book`" in line.source
+        and "`scale=1.5`" in line.source
+    )
     assert nb.metadata["pose_helpers"]["fingerprint"] == first.fingerprint
 
     again = chapters.run_chapter("toy", layout=layout, log=lambda *_: None)
     assert not again.executed
 
-    smoke = chapters.run_chapter("toy", profile="smoke", out=tmp_path / "out" / "s.ipynb", layout=layout,
-                                 log=lambda *_: None)
+    smoke = chapters.run_chapter(
+        "toy", profile="smoke", out=tmp_path / "out" / "s.ipynb", layout=layout, log=lambda *_: None
+    )
     assert smoke.executed and "1.00" in outputs_text(smoke.output)
     assert smoke.fingerprint != first.fingerprint
 
@@ -117,9 +149,17 @@ def test_fingerprint_follows_notebook_and_parameters(tmp_path):
     layout = make_chapter(tmp_path)
     chapter = chapters.load_chapter("toy", layout)
     base = chapters.fingerprint(chapter, chapters.resolve_parameters(chapter))
-    assert chapters.fingerprint(chapter, chapters.resolve_parameters(chapter, "book", {"seed": 1})) != base
+    assert (
+        chapters.fingerprint(chapter, chapters.resolve_parameters(chapter, "book", {"seed": 1}))
+        != base
+    )
     make_chapter(tmp_path, body="print('changed')")
-    assert chapters.fingerprint(chapters.load_chapter("toy", layout), chapters.resolve_parameters(chapter)) != base
+    assert (
+        chapters.fingerprint(
+            chapters.load_chapter("toy", layout), chapters.resolve_parameters(chapter)
+        )
+        != base
+    )
 
 
 def test_failing_chapter_leaves_previous_copy_and_names_the_cell(tmp_path):
@@ -136,7 +176,9 @@ def test_failing_chapter_leaves_previous_copy_and_names_the_cell(tmp_path):
 
 def test_cli_rejects_bad_input_before_running(tmp_path):
     def cli(*args):
-        return subprocess.run([sys.executable, "-m", "pose_helpers", *args], capture_output=True, text=True)
+        return subprocess.run(
+            [sys.executable, "-m", "pose_helpers", *args], capture_output=True, text=True
+        )
 
     bad_chapter = cli("run", "no_such_chapter")
     assert bad_chapter.returncode == 2

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pose_helpers import metrics
 from pose_helpers.mpii import FLIP_PAIRS, JOINT_GROUPS, MEAN_JOINTS, NUM_JOINTS
-from pose_helpers.paths import dataset_dir
 
 # The published PCKh@0.5 tables of ../shared/data/README.md (standard protocol).
 COLUMNS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Mean")
@@ -18,14 +16,6 @@ PUBLISHED = {
     "bearpaw-hg_s2_b1": (95.80, 94.57, 88.12, 83.31, 86.24, 80.88, 77.44, 86.76),
     "bearpaw-hg_s8_b1": (96.79, 95.19, 90.08, 85.32, 87.48, 84.26, 80.73, 88.64),
 }
-
-
-@pytest.fixture(scope="module")
-def mpii_root() -> Path:
-    path = dataset_dir("mpii")
-    if path is None:
-        pytest.skip("no mpii/ folder under the data root ($POSE_HELPERS_DATA or ../shared/data)")
-    return path
 
 
 def _people(n: int = 4, j: int = NUM_JOINTS, seed: int = 0):

@@ -12,20 +12,40 @@ from pose_helpers.paths import REPO_ROOT
 
 def run_nbval(path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval", "--nbval-current-env",
-         "--nbval-sanitize-with", str(REPO_ROOT / "tests" / "nbval_sanitize.cfg"), str(path)],
-        capture_output=True, text=True, cwd=path.parent,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--nbval",
+            "--nbval-current-env",
+            "--nbval-sanitize-with",
+            str(REPO_ROOT / "tests" / "nbval_sanitize.cfg"),
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=path.parent,
     )
 
 
 def test_changed_number_fails_and_restored_passes(tmp_path):
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("print(f'mean PCKh {86.76:.2f} at /work/shared/data/mpii')")
-    cell.outputs = [nbformat.v4.new_output("stream", name="stdout",
-                                           text="mean PCKh 86.76 at /work/shared/data/mpii\n")]
+    cell.outputs = [
+        nbformat.v4.new_output(
+            "stream", name="stdout", text="mean PCKh 86.76 at /work/shared/data/mpii\n"
+        )
+    ]
     cell.execution_count = 1
     nb.cells = [cell]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     path = tmp_path / "guard.ipynb"
     nbformat.write(nb, str(path))
     assert run_nbval(path).returncode == 0

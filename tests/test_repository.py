@@ -25,8 +25,17 @@ def test_requirements_are_pinned_exactly_and_read_by_environment_yml():
     for line in lines:
         assert re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[\w.+]+", line), f"not an exact pin: {line!r}"
     names = {line.split("==")[0].lower() for line in lines}
-    design = {"jupyter-book", "jupyterlab", "torch", "torchvision", "papermill", "seaborn", "numpy",
-              "pytest", "nbval"}
+    design = {
+        "jupyter-book",
+        "jupyterlab",
+        "torch",
+        "torchvision",
+        "papermill",
+        "seaborn",
+        "numpy",
+        "pytest",
+        "nbval",
+    }
     assert design <= names, f"missing design packages: {design - names}"
     jb = next(line for line in lines if line.startswith("jupyter-book=="))
     assert jb.split("==")[1].startswith("1."), "Jupyter Book 2.x cannot build offline"
@@ -65,7 +74,10 @@ def test_chapter_follows_the_conventions(name):
 @pytest.mark.parametrize("name", CHAPTERS)
 def test_book_copy_and_smoke_baseline_exist_for_each_chapter(name):
     chapter = chapters.load_chapter(name)
-    for folder, profile in ((REPO_ROOT / "book", "book"), (REPO_ROOT / "tests" / "notebooks", "smoke")):
+    for folder, profile in (
+        (REPO_ROOT / "book", "book"),
+        (REPO_ROOT / "tests" / "notebooks", "smoke"),
+    ):
         path = folder / f"{name}.ipynb"
         assert path.is_file(), f"{path.relative_to(REPO_ROOT)} missing: run the chapter"
         meta = nbformat.read(str(path), as_version=4).metadata.get("pose_helpers", {})
@@ -73,7 +85,9 @@ def test_book_copy_and_smoke_baseline_exist_for_each_chapter(name):
         expected = chapters.resolve_parameters(chapter, profile)
         recorded = {k: v for k, v in meta.get("parameters", {}).items() if k != "data_root"}
         expected.pop("data_root", None)
-        assert recorded == expected, f"{path.relative_to(REPO_ROOT)} ran with other parameters: regenerate it"
+        assert recorded == expected, (
+            f"{path.relative_to(REPO_ROOT)} ran with other parameters: regenerate it"
+        )
 
 
 def test_every_chapter_is_in_the_toc():

@@ -1,0 +1,420 @@
+"""Run a function over a parameter grid, one cached JSON record per point.
+
+``run_sweep(fn, grid(lr=[1e-3, 1e-2], seed=[0, 1]), name="lr")`` calls ``fn(**point)`` for
+every point and returns a DataFrame: the grid columns, the record's columns, ``seconds``
+(the time the point took when it was computed), ``cached`` (loaded from disk by this call)
+and ``error`` (missing, or ``"Type: message"`` for a point that raised).
+
+Each record is a JSON file named by a hash of (fn's qualified name, the point, the code
+version); the version defaults to a hash of the source file of fn's module, so editing
+that module recomputes the sweep, while editing other modules does not (pass
+``version=...`` then). Files are written atomically as points finish, so an interrupted
+sweep resumes where it stopped and a finished one re-renders at once. Failed points are
+not cached: a re-run tries them again.
+
+Executors: ``'process'`` (worker processes started with ``spawn``, one torch thread each;
+fn must be importable, i.e. defined at module level in a ``.py`` file), ``'serial'`` (in
+this process, for debugging) and ``'ray'`` (Ray tasks on a local instance or the cluster
+at ``address``; Ray is optional: ``pip install 'pose-helpers[ray]'``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import itertools
+import json
+import math
+import multiprocessing
+import os
+import pickle
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from . import paths
+
+__all__ = ["code_version", "grid", "point_key", "run_sweep"]
+
+EXECUTORS = ("process", "serial", "ray")
+RAY_HINT = "pip install 'pose-helpers[ray]'"
+
+
+def grid(**axes: Any) -> list[dict[str, Any]]:
+    """All combinations of the axes, the last axis varying fastest.
+
+    A list, range or 1-D NumPy array is an axis; any other value (a number, a string, a
+    tuple such as ``milestones=(90, 120)``) is fixed for every point.
+
+    Example: ``grid(lr=[1e-3, 1e-2], seed=[0, 1], epochs=2)`` gives 4 points.
+
+    Returns:
+        A list of dicts (the points).
+    """
+    names = list(axes)
+    values = [_axis(v) for v in axes.values()]
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*values)]
+
+
+def _axis(value: Any) -> list[Any]:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, list | range):
+        return list(value)
+    return [value]
+
+
+def _jsonable(value: Any) -> Any:
+    """NumPy, torch and tuple values as plain JSON types (lists, floats, ints)."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray | np.generic):
+        return _jsonable(value.tolist())
+    if type(value).__module__ == "torch" and hasattr(value, "tolist"):  # a tensor
+        return _jsonable(value.tolist())
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _qualname(fn: Callable) -> str:
+    return f"{fn.__module__}.{fn.__qualname__}"
+
+
+def code_version(fn: Callable) -> str:
+    """Hash of the source file of ``fn``'s module (of fn's own source where it has no file).
+
+    Raises:
+        ValueError: when no source can be found (pass ``version=`` to :func:`run_sweep`).
+    """
+    try:
+        source = Path(inspect.getsourcefile(fn) or "").read_bytes()
+    except (TypeError, OSError):
+        try:
+            source = inspect.getsource(fn).encode()
+        except (TypeError, OSError) as err:
+            raise ValueError(
+                f"no source for {_qualname(fn)}; pass version=... to run_sweep"
+            ) from err
+    return hashlib.sha256(source).hexdigest()[:16]
+
+
+def point_key(fn: Callable, point: Mapping[str, Any], version: str) -> str:
+    """The cache key of one point: a hash of fn's qualified name, the point and the version."""
+    text = json.dumps(
+        {"fn": _qualname(fn), "point": _jsonable(point), "version": version}, sort_keys=True
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+# --------------------------------------------------------------------------- workers
+
+
+def _init_worker() -> None:
+    """Worker processes use one torch thread (two 1-thread workers beat one 2-thread one)."""
+    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ["MKL_NUM_THREADS"] = "1"
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(1)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # already set, or inter-op work already ran
+        pass
+
+
+def _call(fn: Callable[..., Mapping[str, Any]], point: Mapping[str, Any]) -> dict[str, Any]:
+    """``fn(**point)``, checked to be a dict of JSON-able values that shadow no grid column."""
+    record = fn(**point)
+    if not isinstance(record, Mapping):
+        raise TypeError(f"{_qualname(fn)} returned {type(record).__name__}; expected a dict")
+    record = _jsonable(record)
+    shadowed = sorted(set(record) & set(point))
+    if shadowed:
+        raise ValueError(f"{_qualname(fn)} returned keys that shadow grid columns: {shadowed}")
+    json.dumps(record)  # raises TypeError for values JSON cannot hold
+    return record
+
+
+def _run_point(fn: Callable, point: Mapping[str, Any], *, catch: bool = True) -> dict[str, Any]:
+    """Run one point; return its record and seconds, or (with ``catch``) its error."""
+    t0 = time.perf_counter()
+    try:
+        record = _call(fn, point)
+    except Exception as err:
+        if not catch:
+            raise
+        return {
+            "record": None,
+            "seconds": time.perf_counter() - t0,
+            "error": f"{type(err).__name__}: {err}",
+            "traceback": traceback.format_exc(),
+        }
+    return {"record": record, "seconds": time.perf_counter() - t0, "error": None}
+
+
+def _run_point_in_ray(fn: Callable, point: Mapping[str, Any]) -> dict[str, Any]:
+    _init_worker()
+    return _run_point(fn, point)
+
+
+# --------------------------------------------------------------------------- cache
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _save(path: Path, entry: Mapping[str, Any]) -> None:
+    """Write JSON to a temporary file beside ``path``, then rename it over ``path``."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w") as f:
+            json.dump(entry, f, indent=1)  # keeps the record's column order
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------- the sweep
+
+
+def run_sweep(
+    fn: Callable[..., Mapping[str, Any]],
+    grid: Iterable[Mapping[str, Any]],
+    *,
+    name: str,
+    executor: str = "process",
+    workers: int = 2,
+    cache_dir: str | os.PathLike | None = None,
+    version: str | None = None,
+    raise_errors: bool = False,
+    address: str | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Run ``fn(**point)`` for every point of ``grid``, caching one record per point.
+
+    Args:
+        fn: returns a dict of JSON-able results (NumPy and torch scalars/arrays are converted).
+            For ``'process'`` and ``'ray'`` it must be importable (module level in a file).
+        grid: the points, dicts of JSON-able parameters (see :func:`grid`).
+        name: the sweep's name: its records live in ``<cache_dir>/<name>/``.
+        executor: ``'process'``, ``'serial'`` or ``'ray'``.
+        workers: parallel worker processes (``'process'``) or CPUs of a local Ray instance.
+        cache_dir: base folder; default ``paths.cache_dir('sweeps')``.
+        version: code version in the cache key; default :func:`code_version` of fn.
+        raise_errors: raise the first failing point's error instead of recording it in the
+            ``error`` column; finished points are saved, and the process executor lets
+            running points finish (and saves them) but starts no new one.
+        address: Ray cluster address for ``ray.init(address=...)``; default a local instance.
+        progress: show a tqdm bar over the points on stderr.
+
+    Returns:
+        One row per point in grid order: the grid columns, the record columns, ``seconds``,
+        ``cached`` and ``error``.
+
+    Raises:
+        ValueError: for an unknown executor, a bad name or worker count.
+        TypeError: when a point is not JSON-able, or fn cannot be sent to worker processes.
+        ImportError: for ``executor='ray'`` without Ray installed.
+        RuntimeError: with ``raise_errors``, when a point failed in a worker (the message
+            holds the worker's traceback); the serial executor re-raises the error itself.
+    """
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor={executor!r}; expected one of {EXECUTORS}")
+    if not name or name != Path(name).name or name.startswith("."):
+        raise ValueError(f"name={name!r}; expected a plain folder name")
+    if workers < 1:
+        raise ValueError(f"workers={workers!r}; expected >= 1")
+    points = [dict(p) for p in grid]
+    for point in points:
+        try:
+            json.dumps(_jsonable(point))
+        except TypeError as err:
+            raise TypeError(f"grid point {point!r} is not JSON-able: {err}") from err
+    version = code_version(fn) if version is None else str(version)
+    folder = (Path(cache_dir) if cache_dir is not None else paths.cache_dir("sweeps")) / name
+    folder.mkdir(parents=True, exist_ok=True)
+
+    keys = [point_key(fn, p, version) for p in points]
+    entries: dict[str, dict[str, Any]] = {}  # key -> {'record', 'seconds', 'error', 'cached'}
+    for key in dict.fromkeys(keys):
+        saved = _load(folder / f"{key}.json")
+        if saved is not None and isinstance(saved.get("record"), dict):
+            entries[key] = {
+                "record": saved["record"],
+                "seconds": saved.get("seconds"),
+                "error": None,
+                "cached": True,
+            }
+    todo = {key: point for key, point in zip(keys, points, strict=True) if key not in entries}
+
+    bar = tqdm(
+        total=len(set(keys)),
+        initial=len(entries),
+        desc=name,
+        unit="point",
+        file=sys.stderr,
+        disable=not progress,
+        dynamic_ncols=True,
+    )
+
+    def finish(key: str, outcome: dict[str, Any]) -> None:
+        entries[key] = {**outcome, "cached": False}
+        if outcome["error"] is None:
+            _save(
+                folder / f"{key}.json",
+                {
+                    "fn": _qualname(fn),
+                    "version": version,
+                    "point": _jsonable(todo[key]),
+                    "record": outcome["record"],
+                    "seconds": outcome["seconds"],
+                },
+            )
+        bar.update()
+        if outcome["error"] is not None and raise_errors and executor != "serial":
+            raise RuntimeError(
+                f"sweep {name!r}: point {todo[key]!r} failed: {outcome['error']}\n"
+                f"worker traceback:\n{outcome.get('traceback', '')}"
+            )
+
+    try:
+        if not todo:
+            pass
+        elif executor == "serial":
+            for key, point in todo.items():  # with raise_errors the error itself surfaces
+                finish(key, _run_point(fn, point, catch=not raise_errors))
+        elif executor == "process":
+            _run_processes(fn, todo, workers, finish)
+        else:
+            _run_ray(fn, todo, workers, address, finish)
+    finally:
+        bar.close()
+    return _frame(points, keys, entries)
+
+
+def _run_processes(
+    fn: Callable,
+    todo: Mapping[str, Mapping[str, Any]],
+    workers: int,
+    finish: Callable[[str, dict], None],
+) -> None:
+    try:
+        pickle.dumps(fn)
+    except (pickle.PicklingError, AttributeError, TypeError) as err:
+        raise TypeError(
+            f"{_qualname(fn)} cannot be sent to worker processes ({err}); define it at module level "
+            "in a .py file, or use executor='serial'"
+        ) from err
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(
+        max_workers=min(workers, len(todo)), mp_context=context, initializer=_init_worker
+    )
+    failure: RuntimeError | None = None
+    try:
+        pending = {pool.submit(_run_point, fn, point): key for key, point in todo.items()}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                key = pending.pop(future)
+                if future.cancelled():
+                    continue
+                outcome = future.result()  # raises BrokenProcessPool if a worker died
+                try:
+                    finish(key, outcome)
+                except RuntimeError as err:  # raise_errors: start no new point, keep running ones
+                    failure = failure or err
+                    for other in pending:
+                        other.cancel()
+    except BaseException:  # e.g. KeyboardInterrupt: stop the workers now
+        for process in list((pool._processes or {}).values()):  # no public API for this
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    if failure is not None:
+        raise failure
+
+
+def _run_ray(
+    fn: Callable,
+    todo: Mapping[str, Mapping[str, Any]],
+    workers: int,
+    address: str | None,
+    finish: Callable[[str, dict], None],
+) -> None:
+    try:
+        import ray
+    except ImportError as err:
+        raise ImportError(f"executor='ray' needs Ray, an optional dependency: {RAY_HINT}") from err
+    started = not ray.is_initialized()
+    if started and address is not None:
+        ray.init(address=address)
+    elif started:
+        # A local instance: its workers inherit the environment, so they get this process's
+        # import path (a runtime_env would start a second set of workers, seconds slower).
+        before = os.environ.get("PYTHONPATH")
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        try:
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+        finally:
+            if before is None:
+                del os.environ["PYTHONPATH"]
+            else:
+                os.environ["PYTHONPATH"] = before
+    try:
+        remote = ray.remote(num_cpus=1, max_retries=0)(_run_point_in_ray)
+        pending = {remote.remote(fn, point): key for key, point in todo.items()}
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                finish(pending.pop(ref), ray.get(ref))
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _frame(
+    points: Sequence[dict], keys: Sequence[str], entries: Mapping[str, dict]
+) -> pd.DataFrame:
+    """One row per point: grid columns, record columns, seconds, cached, error."""
+    rows, result_columns = [], {}
+    for point, key in zip(points, keys, strict=True):
+        entry = entries.get(
+            key, {"record": None, "seconds": math.nan, "error": "not run", "cached": False}
+        )
+        record = entry["record"] or {}
+        result_columns.update(dict.fromkeys(record))
+        rows.append(
+            {
+                **point,
+                **record,
+                "seconds": entry["seconds"],
+                "cached": entry["cached"],
+                "error": entry["error"],
+            }
+        )
+    grid_columns = list(dict.fromkeys(k for p in points for k in p))
+    columns = (
+        grid_columns
+        + [c for c in result_columns if c not in grid_columns]
+        + ["seconds", "cached", "error"]
+    )
+    return pd.DataFrame(rows, columns=columns)
