@@ -17,7 +17,7 @@ def seed_everything(seed: int = 0, threads: int | None = DEFAULT_THREADS) -> np.
     machine has, and two single-thread workers beat one two-thread process here.
     """
     random.seed(seed)
-    np.random.seed(seed % 2**32)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 - legacy global RNG, used by some libraries
     try:
         import torch
     except ImportError:  # theory-only use without torch
