@@ -7,7 +7,8 @@ Thesis section 4.3 (``../shared/seeds/003_d70e0f0fcd80c931.txt``), on a linear m
 * the Laplace approximation, eqs. 4.8-4.14 in one dimension and eq. 4.16 in ``k``;
 * plain group lasso (the ``R_g`` term of eq. 4.5) solved to optimality by accelerated
   proximal gradient, with its KKT conditions as a check;
-* Algorithm 1 (structured Bayesian compression, Zhou et al.; seed lines 589-616) with the
+* Algorithm 1 (structured Bayesian compression, Zhou et al.; seed lines 589-608, Table 4.1
+  at lines 612-616) with the
   group prior ``w_g ~ N(0, gamma_g I)`` of Table 4.1, where the Hessian of the data term is
   exact: ``H = X^T X / sigma^2``.
 
@@ -429,13 +430,13 @@ def algorithm1_omega(
         gamma: prior variance ``gamma_g`` per group (Table 4.1: ``Gamma = [gamma]``, the
             variance repeated over the group's weights).
         h: the Hessian of the data term: a vector (its diagonal, as in the thesis, seed
-            line 599: ``C = (Gamma^-1 + diag(H))^-1``) or the full ``p x p`` matrix.
+            line 604: ``C = (Gamma^-1 + diag(H))^-1``) or the full ``p x p`` matrix.
         groups: group index of each weight.
         active: groups to update (default all); the others (pruned) get ``omega = inf``.
 
     Returns:
-        ``(C, alpha, omega)``: ``C`` the posterior variance of each weight (seed line 599),
-        ``alpha = -C / gamma^2 + 1 / gamma`` (seed line 601), and
+        ``(C, alpha, omega)``: ``C`` the posterior variance of each weight (seed line 604),
+        ``alpha = -C / gamma^2 + 1 / gamma`` (seed line 605), and
         ``omega_g = sqrt(sum_{i in g} |alpha_i|)`` (Table 4.1, ``omega`` column).
 
     Raises:
@@ -500,17 +501,17 @@ def reweighted_group_lasso(
     w_true: np.ndarray | None = None,
     tol: float = 1e-10,
 ) -> ReweightedResult:
-    """Algorithm 1 (seed lines 589-607) for the linear model with the group prior of Table 4.1.
+    """Algorithm 1 (seed lines 589-608) for the linear model with the group prior of Table 4.1.
 
     Per outer iteration ``t = 1 .. n_outer``:
 
-    1. step 1: ``w(t) = argmin (1/2n)||y - X w||^2 + lam sum_g omega_g(t-1) ||w_g||``
+    1. step 1 (line 597): ``w(t) = argmin (1/2n)||y - X w||^2 + lam sum_g omega_g(t-1) ||w_g||``
        (:func:`group_lasso`, warm-started; ``omega(0) = 1``);
-    2. step 2: the Hessian of the negative log likelihood ``||y - X w||^2 / (2 sigma^2)`` is
+    2. step 2 (line 599): the Hessian of the negative log likelihood ``||y - X w||^2 / (2 sigma^2)`` is
        exact and constant, ``H = X^T X / sigma^2``;
-    3. step 3: ``gamma_g(t) = ||w_g(t)|| / omega_g(t-1)`` (Table 4.1), then ``C``, ``alpha``
+    3. step 3 (lines 603-606): ``gamma_g(t) = ||w_g(t)|| / omega_g(t-1)`` (Table 4.1), then ``C``, ``alpha``
        and ``omega(t)`` by :func:`algorithm1_omega`;
-    4. step 4: a group whose weights are exactly zero (``gamma_g = 0``) is pruned: it gets
+    4. step 4 (line 608): a group whose weights are exactly zero (``gamma_g = 0``) is pruned: it gets
        ``omega = inf`` and stays at zero.
 
     Args:

@@ -485,8 +485,15 @@ def _finalize(
 
 
 def _parameter_line(chapter: Chapter, params: dict[str, Any], profile: str) -> str:
-    shown = ", ".join(f"`{k}={params[k]!r}`" for k in chapter.parameters if k != "profile")
-    return f"**Run:** profile `{profile}` with {shown}."
+    """One short line: the profile, and the parameters that differ from the cell above."""
+    changed = [
+        f"`{k}={params[k]!r}`"
+        for k, p in chapter.parameters.items()
+        if k != "profile" and params.get(k) != p.default
+    ]
+    if not changed:
+        return f"**Run:** profile `{profile}`, with the parameter values shown above."
+    return f"**Run:** profile `{profile}`, with the values above except {', '.join(changed)}."
 
 
 def _failure_message(err: BaseException, chapter: Chapter) -> str | None:

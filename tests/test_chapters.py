@@ -131,7 +131,7 @@ def test_run_writes_book_copy_hides_injected_cell_and_skips_when_fresh(tmp_path)
     assert (
         line.cell_type == "markdown"
         and "profile `book`" in line.source
-        and "`scale=1.5`" in line.source
+        and "values shown above" in line.source
     )
     assert nb.metadata["pose_helpers"]["fingerprint"] == first.fingerprint
 
@@ -142,6 +142,10 @@ def test_run_writes_book_copy_hides_injected_cell_and_skips_when_fresh(tmp_path)
         "toy", profile="smoke", out=tmp_path / "out" / "s.ipynb", layout=layout, log=lambda *_: None
     )
     assert smoke.executed and "1.00" in outputs_text(smoke.output)
+    smoke_nb = nbformat.read(str(smoke.output), as_version=4)
+    assert any(
+        "except `scale=0.5`" in c.source for c in smoke_nb.cells if c.cell_type == "markdown"
+    )
     assert smoke.fingerprint != first.fingerprint
 
 
