@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from .paths import data_root, dataset_dir
 
@@ -99,6 +100,18 @@ JOINT_GROUPS: dict[str, list[int]] = {
     "Knee": [1, 4],
     "Ankle": [0, 5],
 }
+
+#: Columns of the standard PCKh table, in the published order.
+PCKH_COLUMNS: tuple[str, ...] = (
+    "Head",
+    "Shoulder",
+    "Elbow",
+    "Wrist",
+    "Hip",
+    "Knee",
+    "Ankle",
+    "Mean",
+)
 
 #: Joints averaged (unweighted) into the table's Mean: all but pelvis (6) and thorax (7).
 MEAN_JOINTS: tuple[int, ...] = tuple(j for j in range(NUM_JOINTS) if j not in (6, 7))
@@ -342,3 +355,35 @@ def load_predictions(name: str, root: PathLike | None = None) -> np.ndarray:
         )
     preds = _get(_loadmat(path), "preds", path)
     return _numeric(preds, "preds", path, (None, NUM_JOINTS, 2))
+
+
+def published_pckh(root: PathLike | None = None) -> pd.DataFrame:
+    """The published PCKh@0.5 tables stated in the data root's ``README.md`` (reference only).
+
+    Returns one row per predictions file (``2-stack hourglass``, ``8-stack hourglass``) with
+    the columns Head ... Mean, read from the README's Markdown table rather than typed here.
+
+    Raises:
+        FileNotFoundError: no data root or no README there.
+        ValueError: the README has no such table.
+    """
+    path = mpii_dir(root).parent / "README.md"
+    if not path.is_file():
+        raise FileNotFoundError(f"no README.md beside the mpii folder ({path})")
+    columns = ["predictions", *PCKH_COLUMNS]
+    rows = []
+    header_seen = False
+    for line in path.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells == columns:
+            header_seen = True
+        elif header_seen and len(cells) == len(columns) and not set(cells[1]) <= {"-", ":"}:
+            try:
+                rows.append([cells[0], *map(float, cells[1:])])
+            except ValueError:
+                break
+        elif header_seen and rows:
+            break
+    if not rows:
+        raise ValueError(f"{path}: no PCKh table with columns {columns}")
+    return pd.DataFrame(rows, columns=columns)

@@ -1172,6 +1172,9 @@ class SynthPose(Dataset):
         difficulty: a preset name (``'easy'``, ``'medium'``, ``'hard'``), a
             :class:`Difficulty`, or a dict of fields overriding a ``'preset'``.
         data_root: data-root override (see :func:`pose_helpers.paths.data_root`).
+        padding: crop side = 200 x scale x ``padding`` source pixels; 1.25 is the
+            stacked-hourglass crop, smaller values enlarge the person (head sizes and PCKh
+            stay MPII's, in input pixels).
         cache: render the whole set once via :func:`render_set` (cached on disk) and serve
             items from memory; items are identical to the on-the-fly ones.
 
@@ -1189,6 +1192,7 @@ class SynthPose(Dataset):
         difficulty: str | Difficulty | dict[str, Any] = "medium",
         data_root: str | os.PathLike | None = None,
         *,
+        padding: float = 1.25,
         cache: bool = False,
     ) -> None:
         if split not in SPLITS:
@@ -1197,6 +1201,9 @@ class SynthPose(Dataset):
             raise ValueError(f"input_size must be a multiple of 4 and >= 16; got {input_size}")
         if sigma <= 0:
             raise ValueError(f"sigma must be > 0; got {sigma}")
+        if not 0.5 <= padding <= 3.0:
+            raise ValueError(f"padding must lie in [0.5, 3]; got {padding}")
+        self.padding = float(padding)
         self.split = split
         self.input_size = int(input_size)
         self.heatmap_size = self.input_size // 4
@@ -1212,7 +1219,15 @@ class SynthPose(Dataset):
         self._arrays: dict[str, np.ndarray] | None = None
         if cache:
             self._arrays = render_set(
-                split, self.n, input_size, sigma, seed, self.difficulty, data_root, cache=True
+                split,
+                self.n,
+                input_size,
+                sigma,
+                seed,
+                self.difficulty,
+                data_root,
+                padding=padding,
+                cache=True,
             )
 
     def __len__(self) -> int:
@@ -1233,7 +1248,7 @@ class SynthPose(Dataset):
         bank, k = self.bank, i % len(self.bank)
         s = float(bank.scale[k])
         center = bank.center[k] + np.array([0.0, 15.0 * s])  # stacked-hourglass crop
-        side = 200.0 * s * 1.25
+        side = 200.0 * s * self.padding
         rotation, flip = 0.0, False
         diff = self.difficulty
         if self.split == "train":
@@ -1331,6 +1346,7 @@ def render_set(
     difficulty: str | Difficulty | dict[str, Any] = "medium",
     data_root: str | os.PathLike | None = None,
     *,
+    padding: float = 1.25,
     cache: bool = True,
     verbose: bool = False,
 ) -> dict[str, np.ndarray]:
@@ -1346,12 +1362,13 @@ def render_set(
         ``occluded`` (N, 16) bool, ``head_size`` (N,), ``affine`` (N, 2, 3), ``center`` (N, 2)
         and ``crop_scale`` (N,) float32, plus 0-d ``source`` (str) and ``seconds`` (render time).
     """
-    ds = SynthPose(split, n, input_size, sigma, seed, difficulty, data_root)
+    ds = SynthPose(split, n, input_size, sigma, seed, difficulty, data_root, padding=padding)
     key = {
         "split": split,
         "n": ds.n,
         "input_size": ds.input_size,
         "seed": ds.seed,
+        "padding": ds.padding,
         "difficulty": dataclasses.asdict(ds.difficulty),
         "poses": _bank_digest(ds.bank),
         "mean": MEAN,

@@ -168,3 +168,18 @@ def test_wrong_shapes_raise_value_error(fake_root):
     (folder / "train_joints.csv").write_text("a.jpg," + ",".join(["x"] * 32) + "\n")
     with pytest.raises(ValueError, match="non-numeric joint coordinate"):
         mpii.load_train_joints(fake_root)
+
+
+@pytest.mark.real_data
+def test_published_pckh_is_read_from_the_data_readme(mpii_root):
+    table = mpii.published_pckh()
+    assert list(table["predictions"]) == ["2-stack hourglass", "8-stack hourglass"]
+    assert list(table.columns[1:]) == list(mpii.PCKH_COLUMNS)
+    assert table.loc[0, "Mean"] == pytest.approx(86.76)
+    assert table.loc[1, "Head"] == pytest.approx(96.79)
+
+
+def test_published_pckh_without_a_table_raises(fake_root):
+    (fake_root / "README.md").write_text("# no table here\n")
+    with pytest.raises(ValueError, match="no PCKh table"):
+        mpii.published_pckh(fake_root)

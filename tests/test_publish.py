@@ -9,7 +9,9 @@ from pose_helpers.paths import REPO_ROOT
 
 
 def git(*args, cwd):
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout
 
 
 def test_make_publish_pushes_the_html_to_gh_pages(tmp_path):
@@ -23,11 +25,24 @@ def test_make_publish_pushes_the_html_to_gh_pages(tmp_path):
     (work / "_build" / "html").mkdir(parents=True)
     (work / "_build" / "html" / "index.html").write_text("<h1>book</h1>\n")
     git("init", "-q", "-b", "main", cwd=work)
-    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "init", cwd=work)
+    git(
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@t",
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "init",
+        cwd=work,
+    )
 
     result = subprocess.run(
         ["make", "-o", ".venv/.installed", "publish", f"REMOTE={remote}"],
-        cwd=work, capture_output=True, text=True,
+        cwd=work,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     files = git("ls-tree", "-r", "--name-only", "gh-pages", cwd=remote).split()
