@@ -12,6 +12,7 @@ from pathlib import Path
 from types import ModuleType
 
 from .notebook import (
+    describe_data,
     results_path,
     save_table,
     seed_table,
@@ -26,6 +27,7 @@ from .repro import seed_everything
 __all__ = [
     "cache_dir",
     "data_root",
+    "describe_data",
     "dataset_dir",
     "results_path",
     "save_table",

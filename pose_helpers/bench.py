@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -449,3 +450,36 @@ def model_card(
             threads=timing.threads,
         )
     return card
+
+
+def model_cards(
+    names: Sequence[str],
+    *,
+    input_size: int = 256,
+    repeats: int = 0,
+    threads: int | None = 1,
+    **model_kwargs: Any,
+) -> pd.DataFrame:
+    """:func:`model_card` of registered models by name, one row each (``model`` first).
+
+    ``repeats=0`` skips timing: the structural columns alone are machine-independent.
+    """
+    from .registry import create_model
+
+    rows = []
+    for name in names:
+        model = create_model(name, **model_kwargs).eval()
+        card = model_card(model, (3, input_size, input_size), repeats=repeats, threads=threads)
+        rows.append({"model": name, **{k: v for k, v in card.items() if k != "input_shape"}})
+    columns = [
+        "model",
+        "params",
+        "params_m",
+        "size_mb_fp32",
+        "checkpoint_mb",
+        "gmacs",
+        "conv_kernels",
+    ]
+    if repeats:
+        columns += ["latency_ms", "latency_p10_ms", "latency_p90_ms", "threads"]
+    return pd.DataFrame(rows)[columns]

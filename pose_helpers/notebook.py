@@ -91,3 +91,16 @@ def save_table(df: pd.DataFrame, study: str, filename: str, float_format: str = 
         df.to_csv(fh, index=False, float_format=float_format)
     os.replace(tmp, path)
     return path
+
+
+def describe_data(name: str, data_root: str | os.PathLike | None = None) -> str:
+    """One line saying whether a chapter runs on real data or on the built-in synthetic data."""
+    from .paths import dataset_dir
+
+    folder = dataset_dir(name, data_root)
+    if folder is None:
+        return (
+            f"**Data:** no `{name}/` folder under the data root, so this chapter runs on the "
+            "built-in synthetic data (set `POSE_HELPERS_DATA` or the `data_root` parameter)."
+        )
+    return f"**Data:** real `{name}` files from the data root (`{folder.parent.name}/{name}`)."

@@ -38,9 +38,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from . import paths
+from .progress import progress_bar
 
 __all__ = ["code_version", "grid", "point_key", "run_sweep"]
 
@@ -265,14 +265,12 @@ def run_sweep(
             }
     todo = {key: point for key, point in zip(keys, points, strict=True) if key not in entries}
 
-    bar = tqdm(
+    bar = progress_bar(
+        enabled=progress,
         total=len(set(keys)),
         initial=len(entries),
         desc=name,
         unit="point",
-        file=sys.stderr,
-        disable=not progress,
-        dynamic_ncols=True,
     )
 
     def finish(key: str, outcome: dict[str, Any]) -> None:

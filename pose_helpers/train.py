@@ -22,7 +22,6 @@ import dataclasses
 import math
 import os
 import random
-import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,8 +33,8 @@ import pandas as pd
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
 
+from .progress import progress_bar
 from .repro import seed_everything
 
 __all__ = [
@@ -47,6 +46,7 @@ __all__ = [
     "heatmap_loss",
     "lr_at",
     "make_optimizer",
+    "predict",
     "resolve_milestones",
 ]
 
@@ -328,6 +328,67 @@ def _device(device: str | torch.device | None) -> torch.device:
 
 
 @torch.inference_mode()
+def predict(
+    model: nn.Module,
+    data: Dataset | DataLoader,
+    *,
+    batch_size: int = 32,
+    num_workers: int = 0,
+    device: str | torch.device | None = None,
+) -> dict[str, np.ndarray]:
+    """Predicted joints of a model on a dataset, in input pixels, beside the ground truth.
+
+    Runs the model in eval mode, decodes the last stack's heatmaps with
+    ``metrics.heatmaps_to_coords`` and maps them to input pixels with
+    ``metrics.heatmap_to_image_coords``. The model's train/eval mode is restored.
+
+    Returns:
+        ``pred`` and ``gt`` (N, J, 2), ``head_size`` (N,), ``visible`` (N, J) bool: the
+        arguments of ``metrics.pckh`` (and of ``metrics.left_right_swaps``).
+
+    Raises:
+        KeyError: when the batches lack joints, head sizes or visibility.
+    """
+    from . import metrics
+
+    if device is None:
+        first = next(model.parameters(), None)
+        device = first.device if first is not None else torch.device("cpu")
+    config = TrainConfig(batch_size=batch_size, num_workers=num_workers)
+    was_training = model.training
+    model.eval()
+    preds, joints, head_sizes, visible = [], [], [], []
+    try:
+        with torch.inference_mode():
+            for batch in _loader(data, config, shuffle=False):
+                f = _fields(batch)
+                missing = [k for k in ("image", "joints", "head_size", "visible") if k not in f]
+                if missing:
+                    raise KeyError(f"evaluation batches need {missing}; got the fields {sorted(f)}")
+                X = f["image"].to(device)
+                heatmaps = _last(model(X)).float().cpu()
+                coords, _ = metrics.heatmaps_to_coords(heatmaps.numpy())
+                input_size = (X.shape[-1], X.shape[-2])
+                heatmap_size = (heatmaps.shape[-1], heatmaps.shape[-2])
+                preds.append(
+                    np.asarray(
+                        metrics.heatmap_to_image_coords(coords, input_size, heatmap_size),
+                        np.float64,
+                    )
+                )
+                joints.append(np.asarray(f["joints"], dtype=np.float64))
+                head_sizes.append(np.asarray(f["head_size"], dtype=np.float64).reshape(-1))
+                visible.append(np.asarray(f["visible"]).astype(bool))
+    finally:
+        model.train(was_training)
+    return {
+        "pred": np.concatenate(preds),
+        "gt": np.concatenate(joints),
+        "head_size": np.concatenate(head_sizes),
+        "visible": np.concatenate(visible),
+    }
+
+
 def evaluate(
     model: nn.Module,
     data: Dataset | DataLoader,
@@ -337,12 +398,7 @@ def evaluate(
     threshold: float = 0.5,
     device: str | torch.device | None = None,
 ) -> tuple[np.ndarray, dict[str, float]]:
-    """PCKh of a model on a dataset.
-
-    Runs the model in eval mode, decodes the last stack's heatmaps with
-    ``metrics.heatmaps_to_coords``, maps them to input pixels with
-    ``metrics.heatmap_to_image_coords`` and scores them with ``metrics.pckh`` using the
-    batches' joints, head sizes and visibility. The model's train/eval mode is restored.
+    """PCKh of a model on a dataset: :func:`predict`, then ``metrics.pckh``.
 
     Args:
         model: maps images ``(N, 3, H, W)`` to heatmaps ``(N, J, h, w)`` or a list of them.
@@ -360,44 +416,9 @@ def evaluate(
     """
     from . import metrics
 
-    if device is None:
-        first = next(model.parameters(), None)
-        device = first.device if first is not None else torch.device("cpu")
-    config = TrainConfig(batch_size=batch_size, num_workers=num_workers)
-    was_training = model.training
-    model.eval()
-    preds, joints, head_sizes, visible = [], [], [], []
-    try:
-        for batch in _loader(data, config, shuffle=False):
-            f = _fields(batch)
-            missing = [k for k in ("image", "joints", "head_size", "visible") if k not in f]
-            if missing:
-                raise KeyError(f"evaluation batches need {missing}; got the fields {sorted(f)}")
-            X = f["image"].to(device)
-            heatmaps = _last(model(X)).float().cpu()
-            coords, _ = metrics.heatmaps_to_coords(heatmaps.numpy())
-            input_size, heatmap_size = (
-                (X.shape[-1], X.shape[-2]),
-                (heatmaps.shape[-1], heatmaps.shape[-2]),
-            )
-            preds.append(
-                np.asarray(
-                    metrics.heatmap_to_image_coords(coords, input_size, heatmap_size), np.float64
-                )
-            )
-            joints.append(np.asarray(f["joints"], dtype=np.float64))
-            head_sizes.append(np.asarray(f["head_size"], dtype=np.float64).reshape(-1))
-            visible.append(np.asarray(f["visible"]).astype(bool))
-    finally:
-        model.train(was_training)
+    p = predict(model, data, batch_size=batch_size, num_workers=num_workers, device=device)
     per_joint = np.asarray(
-        metrics.pckh(
-            np.concatenate(preds),
-            np.concatenate(joints),
-            np.concatenate(head_sizes),
-            np.concatenate(visible),
-            threshold=threshold,
-        ),
+        metrics.pckh(p["pred"], p["gt"], p["head_size"], p["visible"], threshold=threshold),
         dtype=np.float64,
     )
     table = {str(k): float(v) for k, v in metrics.pckh_table(per_joint).items()}
@@ -575,12 +596,10 @@ def fit(
 
     start, started = len(history), time.perf_counter()
     steps = _num_steps(train_data, config)
-    bar = tqdm(
+    bar = progress_bar(
+        enabled=progress,
         total=None if steps is None else steps * (config.epochs - start),
         desc="train",
-        file=sys.stderr,
-        disable=not progress,
-        dynamic_ncols=True,
     )
     diverged = False
     try:

@@ -183,3 +183,10 @@ def test_published_pckh_without_a_table_raises(fake_root):
     (fake_root / "README.md").write_text("# no table here\n")
     with pytest.raises(ValueError, match="no PCKh table"):
         mpii.published_pckh(fake_root)
+
+
+@pytest.mark.real_data
+def test_score_published_predictions_matches_to_a_hundredth(mpii_root):
+    table = mpii.score_published_predictions()
+    ours = table[table["source"] == "ours"]
+    assert len(ours) == 2 and (ours["max |diff|"] < 0.01).all()

@@ -191,6 +191,18 @@ def test_evaluate_maps_last_stack_to_input_pixels():
     np.testing.assert_allclose(per_joint, 0.0)
 
 
+def test_predict_returns_pixels_beside_the_ground_truth():
+    peaks = np.stack([np.arange(NUM_JOINTS) % 8, np.arange(NUM_JOINTS) // 2 % 8], axis=-1)
+    heatmaps = torch.zeros(1, NUM_JOINTS, 8, 8)
+    heatmaps[0, np.arange(NUM_JOINTS), peaks[:, 1], peaks[:, 0]] = 1.0
+    data = Blobs(5)
+    out = train.predict(FixedHeatmaps(heatmaps), data, batch_size=2)
+    assert out["pred"].shape == out["gt"].shape == (5, NUM_JOINTS, 2)
+    assert out["head_size"].shape == (5,) and out["visible"].dtype == bool
+    np.testing.assert_allclose(out["pred"][0], peaks * STRIDE)
+    np.testing.assert_allclose(out["gt"], data.joints)
+
+
 # --------------------------------------------------------------------------- fit
 
 

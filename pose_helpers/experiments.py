@@ -1,0 +1,175 @@
+"""One training run on SynthPose as a plain function: the unit the chapters sweep over.
+
+``synthpose_run(...)`` builds the data and the model, trains with :func:`train.fit` into a
+checkpoint keyed by every setting (so a re-run resumes, and a finished run returns at
+once), scores the validation set, and returns a JSON-able record. Being a module-level
+function of plain arguments, it runs in :func:`sweep.run_sweep`'s worker processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .paths import cache_dir
+
+
+def run_key(settings: dict[str, Any]) -> str:
+    """A short hash of a run's settings (the checkpoint's name)."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[
+        :16
+    ]
+
+
+def _settings(**kwargs: Any) -> dict[str, Any]:
+    # Execution details do not change the result, so they are not part of the key.
+    return {k: v for k, v in kwargs.items() if k not in ("progress", "num_workers", "threads")}
+
+
+def synthpose_run(
+    model: str,
+    *,
+    model_kwargs: dict[str, Any] | None = None,
+    input_size: int = 64,
+    sigma: float = 2.0,
+    difficulty: str = "medium",
+    n_train: int = 10000,
+    n_valid: int = 1000,
+    epochs: int = 10,
+    batch_size: int = 32,
+    lr: float = 1e-3,
+    optimizer: str = "adam",
+    milestones: tuple[float, ...] | list[float] = (),
+    seed: int = 0,
+    data_root: str | os.PathLike | None = None,
+    threads: int = 1,
+    num_workers: int = 0,
+    progress: bool = False,
+    checkpoint_dir: str | os.PathLike | None = None,
+) -> dict[str, Any]:
+    """Train ``create_model(model, **model_kwargs)`` on SynthPose and score it.
+
+    Training images are SynthPose ``train`` renders (seeded by ``seed``); validation is
+    the first ``n_valid`` persons of MPII's validation set rendered with a fixed seed, the
+    same for every run, so runs differ only by what they are meant to.
+
+    Returns:
+        A JSON-able dict: ``key``, ``source`` (``mpii`` or ``procedural`` poses), ``params``,
+        ``history`` (list of per-epoch dicts), ``pckh`` (per joint), ``table`` (Head ... Mean),
+        ``swaps`` (left/right swap rate of limb joints), ``diverged``, ``seconds``,
+        ``checkpoint``.
+    """
+    from . import bench, metrics, train
+    from .registry import create_model
+    from .synthpose import SynthPose
+
+    settings = _settings(
+        model=model,
+        model_kwargs=dict(model_kwargs or {}),
+        input_size=input_size,
+        sigma=sigma,
+        difficulty=difficulty,
+        n_train=n_train,
+        n_valid=n_valid,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        optimizer=optimizer,
+        milestones=list(milestones),
+        seed=seed,
+    )
+    key = run_key(settings)
+    folder = Path(checkpoint_dir) if checkpoint_dir else cache_dir("runs")
+    checkpoint = folder / f"{model}-{key}.pt"
+
+    train_data = SynthPose(
+        "train",
+        n=n_train,
+        input_size=input_size,
+        sigma=sigma,
+        seed=seed,
+        difficulty=difficulty,
+        data_root=data_root,
+    )
+    val_data = SynthPose(
+        "valid",
+        n=n_valid,
+        input_size=input_size,
+        sigma=sigma,
+        seed=0,
+        difficulty=difficulty,
+        data_root=data_root,
+    )
+    net = create_model(model, **(model_kwargs or {}))
+    config = train.TrainConfig(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        optimizer=optimizer,
+        milestones=tuple(milestones),
+        seed=seed,
+        threads=threads,
+        num_workers=num_workers,
+    )
+    result = train.fit(net, train_data, val_data, config, checkpoint=checkpoint, progress=progress)
+    out = train.predict(net, val_data, batch_size=64)
+    swaps = metrics.left_right_swaps(out["pred"], out["gt"], out["head_size"], out["visible"])
+    per_joint = result.pckh if result.pckh is not None else np.full(16, np.nan)
+    return {
+        "key": key,
+        "source": train_data.source,
+        "params": bench.count_params(net),
+        "history": result.history.to_dict("records"),
+        "pckh": [float(v) for v in per_joint],
+        "table": result.table,
+        "swaps": float(swaps),
+        "diverged": bool(result.diverged),
+        "seconds": float(result.seconds),
+        "checkpoint": str(checkpoint),
+    }
+
+
+def load_run_model(record: dict[str, Any], model: str, model_kwargs: dict[str, Any] | None = None):
+    """The trained model of a :func:`synthpose_run` record, in eval mode."""
+    import torch
+
+    from .registry import create_model
+
+    net = create_model(model, **(model_kwargs or {}))
+    state = torch.load(record["checkpoint"], map_location="cpu", weights_only=True)
+    net.load_state_dict(state["model"])
+    return net.eval()
+
+
+def plot_learning_curve(run: dict[str, Any]):
+    """Training loss and validation mean PCKh per epoch of a :func:`synthpose_run` record."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    history = pd.DataFrame(run["history"])
+    fig, (ax_loss, ax_pckh) = plt.subplots(1, 2, figsize=(9, 3.4))
+    ax_loss.plot(history["epoch"], history["train_loss"], marker="o")
+    ax_loss.set(xlabel="epoch", ylabel="training loss (heatmap MSE)", yscale="log", title="loss")
+    ax_pckh.plot(history["epoch"], history["val_pckh_mean"], marker="o", color="C1")
+    ax_pckh.axhline(50, color="grey", linestyle=":", label="50 %")
+    ax_pckh.set(xlabel="epoch", ylabel="mean PCKh@0.5 (%)", ylim=(0, 100), title="validation")
+    ax_pckh.legend(loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def run_table(run: dict[str, Any]):
+    """The PCKh table (Head ... Mean) and the left/right swap rate of a run, as one row."""
+    import pandas as pd
+
+    row = {
+        k: run["table"][k]
+        for k in ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Mean")
+    }
+    row["L/R swaps (%)"] = 100 * run["swaps"]
+    return pd.DataFrame([row])

@@ -1,0 +1,44 @@
+"""The papers' numbers, read from their tables in ``../shared/seeds/tables`` (reference only).
+
+Chapters show these beside what they compute; nothing here is typed in from a paper.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .notebook import seed_table
+
+#: Which row of which seed table describes a registered model at the seeds' scale.
+MODEL_ROWS: dict[str, tuple[str, str, str]] = {
+    # model name: (seed table, column holding the row label, row label)
+    "hourglass_baseline": ("hourglass_table_1", "variant", "Baseline"),
+    "simple_baselines_resnet50": ("thesis_table_5_3", "model", "baseline"),
+}
+
+
+def model_reference(name: str) -> dict[str, float | str]:
+    """Parameters (millions) and size (MB) a seed reports for a registered model.
+
+    Returns a dict with ``paper_params_m``, ``paper_size_mb`` (NaN where not reported) and
+    ``paper_source``; empty values where no seed describes the model.
+    """
+    if name not in MODEL_ROWS:
+        return {"paper_params_m": float("nan"), "paper_size_mb": float("nan"), "paper_source": ""}
+    table_name, column, label = MODEL_ROWS[name]
+    table = seed_table(table_name)
+    row = table.loc[table[column] == label]
+    if row.empty:
+        raise ValueError(f"seed table {table_name!r} has no row {column} == {label!r}")
+    row = row.iloc[0]
+    return {
+        "paper_params_m": float(row.get("params_m", float("nan"))),
+        "paper_size_mb": float(row.get("size_mb", float("nan"))),
+        "paper_source": table_name,
+    }
+
+
+def with_model_references(cards: pd.DataFrame) -> pd.DataFrame:
+    """Add the seeds' parameter counts and sizes beside a table with a ``model`` column."""
+    refs = pd.DataFrame([{"model": m, **model_reference(m)} for m in cards["model"]])
+    return cards.merge(refs, on="model", how="left")

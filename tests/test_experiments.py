@@ -1,0 +1,36 @@
+"""One SynthPose training run as a function: cached by its settings, resumable, JSON-able."""
+
+from __future__ import annotations
+
+import json
+
+from pose_helpers import experiments
+
+TINY = dict(
+    model_kwargs={"width": 8, "zero_init_head": True},
+    input_size=64,
+    n_train=8,
+    n_valid=4,
+    epochs=1,
+    batch_size=4,
+)
+
+
+def test_synthpose_run_is_cached_and_json_able(tmp_path):
+    first = experiments.synthpose_run("hourglass_baseline", checkpoint_dir=tmp_path, **TINY)
+    json.dumps(first)
+    assert len(first["history"]) == 1 and len(first["pckh"]) == 16
+    assert set(first["table"]) >= {"Head", "Wrist", "Mean"}
+    assert 0.0 <= first["swaps"] <= 1.0
+    again = experiments.synthpose_run("hourglass_baseline", checkpoint_dir=tmp_path, **TINY)
+    assert again["key"] == first["key"] and again["history"] == first["history"]
+    other = experiments.synthpose_run("hourglass_baseline", checkpoint_dir=tmp_path, seed=1, **TINY)
+    assert other["key"] != first["key"]
+    model = experiments.load_run_model(first, "hourglass_baseline", TINY["model_kwargs"])
+    assert not model.training
+
+
+def test_run_key_ignores_execution_details():
+    a = experiments._settings(model="m", seed=0, threads=1, num_workers=0, progress=True)
+    b = experiments._settings(model="m", seed=0, threads=2, num_workers=1, progress=False)
+    assert experiments.run_key(a) == experiments.run_key(b)
