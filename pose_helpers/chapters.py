@@ -312,15 +312,38 @@ def fingerprint(chapter: Chapter, params: dict[str, Any], data_root: str | None 
     return h.hexdigest()[:16]
 
 
+#: The runner itself does not shape a chapter's outputs; editing it must not make every
+#: chapter stale (the book profile of some chapters takes tens of minutes).
+RUNNER_MODULES = frozenset({"chapters.py", "__main__.py"})
+
+
 def package_digest(package_dir: Path = PACKAGE_DIR) -> str:
-    """Digest of the package's code (syntax trees of all modules)."""
+    """Digest of the package's code: syntax trees without docstrings, runner excluded.
+
+    Formatting, comments and docstrings do not change what a chapter computes, so they do
+    not make a chapter stale.
+    """
     h = hashlib.sha256()
     for path in sorted(package_dir.rglob("*.py")):
         rel = path.relative_to(package_dir).as_posix()
-        if "__pycache__" in rel:
+        if "__pycache__" in rel or rel in RUNNER_MODULES:
             continue
-        h.update(rel.encode() + b"\0" + ast.dump(ast.parse(path.read_text())).encode())
+        h.update(
+            rel.encode()
+            + b"\0"
+            + ast.dump(_without_docstrings(ast.parse(path.read_text()))).encode()
+        )
     return h.hexdigest()
+
+
+def _without_docstrings(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                if isinstance(body[0].value.value, str):
+                    node.body = body[1:] or [ast.Pass()]
+    return tree
 
 
 def data_digest(folder: Path | None) -> str:

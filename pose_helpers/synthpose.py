@@ -44,10 +44,13 @@ face would tell). Which side is nearer is random for MPII poses.
 
 Defaults (``difficulty='medium'``, ``sigma=2``, ``padding=1.25``) keep MPII's geometry and
 the book's target settings. Measured on this machine (one thread, 2-stack hourglass of
-width 32 at 64 px, Adam 1e-3, batch 16, 1,000 validation persons), mean PCKh@0.5 after
-480 CPU-seconds: 'medium' 32.5, 'easy' 39.4, 'medium' with ``sigma=1`` 37.2; PCKh@1.0 is
-about 70 %, i.e. most misses are within one head size and the left/right swap rate is about
-11 %: precision at the 16 x 16 heatmap and wrists / ankles are the hard parts.
+width 32 at 64 px, Adam 1e-3, batch 16, cached renders, first 1,000 validation persons),
+mean PCKh@0.5 after 480 CPU-seconds: 'medium' 32.5, 'easy' 39.4, 'medium' with
+``sigma=1`` 37.2. 'easy' with ``sigma=1`` reaches 43.9 / 54.1 / 58.0 / 62.8 after
+300 / 600 / 900 / 1,200 CPU-seconds (lr x 0.1 after 960 s; wrists 44.8, ankles 60.5,
+head 90.9, left/right swaps 10.6 %). At 64 px, ``sigma=2`` heatmap px is 1.6 head sizes,
+too blurred for a 0.5-head threshold; ``sigma=1`` suits 64 px crops better. PCKh@1.0 is
+70-86 %: most misses are near misses, and wrists, ankles and left/right swaps stay hard.
 
 Speed (one thread, CPU time): about 900 images/s at 64 px, 700-800 at 128 px and 300 at
 256 px; :func:`render_set` caches whole sets (``SynthPose(..., cache=True)``).
