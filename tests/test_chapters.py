@@ -206,7 +206,9 @@ def test_data_digest_tracks_content(tmp_path):
 def test_package_digest_ignores_docstrings_comments_and_the_runner(tmp_path):
     pkg = tmp_path / "pkg"
     pkg.mkdir()
-    (pkg / "mod.py").write_text('"""Doc."""\n\ndef f(x):\n    """Doc."""\n    return x + 1  # note\n')
+    (pkg / "mod.py").write_text(
+        '"""Doc."""\n\ndef f(x):\n    """Doc."""\n    return x + 1  # note\n'
+    )
     (pkg / "chapters.py").write_text("RUNNER = 1\n")
     base = chapters.package_digest(pkg)
     (pkg / "mod.py").write_text('"""Other doc."""\n\n\ndef f(x):\n    return x + 1\n')
