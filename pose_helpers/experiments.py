@@ -87,24 +87,10 @@ def synthpose_run(
     folder = Path(checkpoint_dir) if checkpoint_dir else cache_dir("runs")
     checkpoint = folder / f"{model}-{key}.pt"
 
-    train_data = SynthPose(
-        "train",
-        n=n_train,
-        input_size=input_size,
-        sigma=sigma,
-        seed=seed,
-        difficulty=difficulty,
-        data_root=data_root,
-    )
-    val_data = SynthPose(
-        "valid",
-        n=n_valid,
-        input_size=input_size,
-        sigma=sigma,
-        seed=0,
-        difficulty=difficulty,
-        data_root=data_root,
-    )
+    # Validation renders use a fixed seed: every run is scored on the same images.
+    rendering = dict(input_size=input_size, sigma=sigma, difficulty=difficulty, data_root=data_root)
+    train_data = SynthPose("train", n=n_train, seed=seed, **rendering)
+    val_data = SynthPose("valid", n=n_valid, seed=0, **rendering)
     net = create_model(model, **(model_kwargs or {}))
     config = train.TrainConfig(
         epochs=epochs,
