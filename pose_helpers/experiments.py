@@ -51,12 +51,17 @@ def synthpose_run(
     num_workers: int = 0,
     progress: bool = False,
     checkpoint_dir: str | os.PathLike | None = None,
+    cache_renders: bool = False,
 ) -> dict[str, Any]:
     """Train ``create_model(model, **model_kwargs)`` on SynthPose and score it.
 
     Training images are SynthPose ``train`` renders (seeded by ``seed``); validation is
     the first ``n_valid`` persons of MPII's validation set rendered with a fixed seed, the
     same for every run, so runs differ only by what they are meant to.
+
+    ``cache_renders=True`` renders both sets once to disk (:func:`synthpose.render_set`)
+    and serves them from memory: the items are identical, so it is not part of the key;
+    parallel runs then spend their cores on training instead of re-rendering each epoch.
 
     Returns:
         A JSON-able dict: ``key``, ``source`` (``mpii`` or ``procedural`` poses), ``params``,
@@ -66,6 +71,7 @@ def synthpose_run(
     """
     from . import bench, metrics, train
     from .registry import create_model
+    from .repro import seed_everything
     from .synthpose import SynthPose
 
     settings = _settings(
@@ -88,9 +94,18 @@ def synthpose_run(
     checkpoint = folder / f"{model}-{key}.pt"
 
     # Validation renders use a fixed seed: every run is scored on the same images.
-    rendering = dict(input_size=input_size, sigma=sigma, difficulty=difficulty, data_root=data_root)
+    rendering = dict(
+        input_size=input_size,
+        sigma=sigma,
+        difficulty=difficulty,
+        data_root=data_root,
+        cache=cache_renders,
+    )
     train_data = SynthPose("train", n=n_train, seed=seed, **rendering)
     val_data = SynthPose("valid", n=n_valid, seed=0, **rendering)
+    # Seed the initialization: without it, a run's weights would depend on whatever this
+    # process drew before (a sweep worker's earlier points), not on ``seed`` alone.
+    seed_everything(seed, threads)
     net = create_model(model, **(model_kwargs or {}))
     config = train.TrainConfig(
         epochs=epochs,

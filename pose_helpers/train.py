@@ -181,7 +181,8 @@ def resolve_milestones(milestones: Sequence[float | int], epochs: int) -> tuple[
     """Turn milestones given as fractions of ``epochs`` or as epochs into sorted epochs.
 
     Args:
-        milestones: floats in (0, 1) (fractions, rounded to the nearest epoch) or ints >= 1.
+        milestones: floats in (0, 1) (fractions, rounded half up to the nearest epoch) or
+            ints >= 1.
         epochs: the run's number of epochs.
 
     Returns:
@@ -199,7 +200,8 @@ def resolve_milestones(milestones: Sequence[float | int], epochs: int) -> tuple[
                 raise ValueError(
                     f"milestone {m!r}: a float must be a fraction in (0, 1); give epochs as ints"
                 )
-            out.append(max(1, round(m * epochs)))
+            # Half up, not Python's half-to-even: 0.75 and 0.85 of 10 epochs must stay apart.
+            out.append(max(1, math.floor(m * epochs + 0.5)))
         elif m < 1:
             raise ValueError(f"milestone {m!r}: an epoch milestone must be >= 1")
         else:

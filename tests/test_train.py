@@ -396,3 +396,9 @@ def test_integration_with_project_modules(tmp_path, monkeypatch):
     result = fit(model, train_data, val_data, config, checkpoint=tmp_path / "hg.pt", progress=False)
     assert not result.diverged and result.finished and result.pckh.shape == (NUM_JOINTS,)
     assert set(result.table) >= {"Head", "Mean"} and len(result.history) == 1
+
+
+def test_milestone_fractions_round_half_up():
+    # round() would send both 7.5 and 8.5 to 8: two drops at once.
+    assert resolve_milestones((0.75, 0.85), 10) == (8, 9)
+    assert resolve_milestones((0.75, 0.85), 20) == (15, 17)

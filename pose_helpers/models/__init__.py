@@ -6,9 +6,10 @@ Build models by name: ``ph.registry.create_model("hourglass_baseline", width=64)
 
 from __future__ import annotations
 
-from . import hourglass, layers, simple_baselines
+from . import hourglass, layers, mmwave, simple_baselines
 from .hourglass import REPORT_TABLE_1, Bottleneck, Hourglass, HourglassNet, TwoConvBlock
 from .layers import SeparableConv2d
+from .mmwave import MarsCNN, RadarPoseNet
 from .simple_baselines import SimpleBaselines
 
 __all__ = [
@@ -16,10 +17,13 @@ __all__ = [
     "Bottleneck",
     "Hourglass",
     "HourglassNet",
+    "MarsCNN",
+    "RadarPoseNet",
     "SeparableConv2d",
     "SimpleBaselines",
     "TwoConvBlock",
     "hourglass",
     "layers",
+    "mmwave",
     "simple_baselines",
 ]

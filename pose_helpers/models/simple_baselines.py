@@ -14,6 +14,10 @@ theirs: deconv and final weights ~ N(0, 0.001^2), biases zero, BN (1, 0).
 
 ``simple_baselines_resnet50`` with 16 joints has exactly 33,999,440 parameters
 (the thesis' Table 5.3: 33.9M, 136.3 MB in float32).
+
+``width`` scales the backbone's channels (64: torchvision's ResNet; 16: every stage a
+quarter as wide), which is how the compression chapters get a network a CPU can train
+while keeping ResNet's blocks, residual couplings and module names.
 """
 
 from __future__ import annotations
@@ -22,8 +26,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torchvision
 from torch import nn
+from torchvision.models import resnet as tv_resnet
 
 from ..registry import ModelCfg, register_model
 
@@ -36,12 +40,47 @@ __all__ = [
     "simple_baselines_resnet152",
 ]
 
-_BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+# name -> (block, blocks per stage), as in torchvision.models.resnet.
+_BACKBONES: dict[str, tuple[type[nn.Module], tuple[int, int, int, int]]] = {
+    "resnet18": (tv_resnet.BasicBlock, (2, 2, 2, 2)),
+    "resnet34": (tv_resnet.BasicBlock, (3, 4, 6, 3)),
+    "resnet50": (tv_resnet.Bottleneck, (3, 4, 6, 3)),
+    "resnet101": (tv_resnet.Bottleneck, (3, 4, 23, 3)),
+    "resnet152": (tv_resnet.Bottleneck, (3, 8, 36, 3)),
+}
 _BACKBONE_LAYERS = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
 # kernel size -> (padding, output_padding) so that each deconv doubles the size exactly.
 _DECONV_PADDING = {4: (1, 0), 3: (1, 1), 2: (0, 0)}
 
 _CFG = ModelCfg(input_size=(256, 256), heatmap_stride=4)  # ImageNet mean/std
+
+
+class _ResNet(tv_resnet.ResNet):
+    """torchvision's ResNet with the stem's and stages' channels scaled by ``width / 64``.
+
+    Built with torchvision's own blocks and ``_make_layer``; at ``width=64`` it is
+    ``torchvision.models.resnet50(weights=None)`` (same modules, shapes and initialization).
+    """
+
+    def __init__(self, block: type[nn.Module], layers: Sequence[int], width: int = 64) -> None:
+        nn.Module.__init__(self)
+        self._norm_layer = nn.BatchNorm2d
+        self.inplanes, self.dilation, self.groups, self.base_width = width, 1, 1, 64
+        self.conv1 = nn.Conv2d(3, width, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.layer1 = self._make_layer(block, width, layers[0])
+        self.layer2 = self._make_layer(block, 2 * width, layers[1], stride=2)
+        self.layer3 = self._make_layer(block, 4 * width, layers[2], stride=2)
+        self.layer4 = self._make_layer(block, 8 * width, layers[3], stride=2)
+        self.out_channels = 8 * width * block.expansion
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
 
 
 class SimpleBaselines(nn.Module):
@@ -53,6 +92,8 @@ class SimpleBaselines(nn.Module):
 
     Args:
         backbone: torchvision ResNet name (``"resnet18"`` ... ``"resnet152"``).
+        width: channels of the backbone's stem (64: torchvision's; the stages have
+            1, 2, 4 and 8 times as many, times the block's expansion).
         num_joints: output heatmaps.
         num_deconv_layers: number of deconvolution blocks (each doubles the size).
         deconv_channels: channels of every deconvolution, or one value per layer.
@@ -60,14 +101,15 @@ class SimpleBaselines(nn.Module):
         zero_init_head: zero the final conv, so every heatmap starts at zero.
 
     Raises:
-        ValueError: for an unknown backbone or kernel, a negative layer count, or a
-            ``deconv_channels`` list whose length is not ``num_deconv_layers``.
+        ValueError: for an unknown backbone or kernel, a width or layer count out of range,
+            or a ``deconv_channels`` list whose length is not ``num_deconv_layers``.
     """
 
     def __init__(
         self,
         *,
         backbone: str = "resnet50",
+        width: int = 64,
         num_joints: int = 16,
         num_deconv_layers: int = 3,
         deconv_channels: int | Sequence[int] = 256,
@@ -76,7 +118,9 @@ class SimpleBaselines(nn.Module):
     ) -> None:
         super().__init__()
         if backbone not in _BACKBONES:
-            raise ValueError(f"backbone must be one of {_BACKBONES}, got {backbone!r}")
+            raise ValueError(f"backbone must be one of {tuple(_BACKBONES)}, got {backbone!r}")
+        if width < 1:
+            raise ValueError(f"width must be at least 1, got {width}")
         if deconv_kernel not in _DECONV_PADDING:
             raise ValueError(f"deconv_kernel must be 4, 3 or 2, got {deconv_kernel!r}")
         if num_deconv_layers < 0:
@@ -92,7 +136,7 @@ class SimpleBaselines(nn.Module):
                     f"deconv_channels needs one value per deconv layer: expected length "
                     f"{num_deconv_layers}, got {len(channels)} ({channels})"
                 )
-        resnet = getattr(torchvision.models, backbone)(weights=None)
+        resnet = _ResNet(*_BACKBONES[backbone], width=width)
         for name in _BACKBONE_LAYERS:
             self.add_module(name, getattr(resnet, name))
         self.num_joints = num_joints
@@ -100,7 +144,7 @@ class SimpleBaselines(nn.Module):
 
         padding, output_padding = _DECONV_PADDING[deconv_kernel]
         layers: list[nn.Module] = []
-        in_channels = resnet.fc.in_features
+        in_channels = resnet.out_channels
         for out_channels in channels:
             layers += [
                 nn.ConvTranspose2d(

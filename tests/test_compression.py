@@ -1,0 +1,317 @@
+"""Tests of pose_helpers.compression at toy scale (width 8, 64 px, 8 training images, 1 epoch)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from pose_helpers import compression as C
+from pose_helpers import regularizers as R
+from pose_helpers import train
+
+TINY = {
+    "model_kwargs": {"width": 8, "deconv_channels": 16, "zero_init_head": True},
+    "input_size": 64,
+    "n_train": 8,
+    "n_valid": 4,
+    "epochs": 1,
+    "batch_size": 4,
+}
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """One cache for the module: the tiny baseline is trained once."""
+    with pytest.MonkeyPatch.context() as mp:
+        path = tmp_path_factory.mktemp("cache")
+        mp.setenv("POSE_HELPERS_CACHE", str(path))
+        yield path
+
+
+def _no_training(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("a cached run trained or loaded data")
+
+    monkeypatch.setattr(train, "fit", refuse)
+    monkeypatch.setattr(C, "baseline_run", refuse)
+    monkeypatch.setattr(C, "_datasets", refuse)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"method": "l2"}, r"method='l2'; expected one of \('l1', 'group_lasso'\)"),
+        ({"lam": -1e-9}, r"lam=-1e-09; expected a finite number >= 0"),
+        ({"lam": math.nan}, "lam=nan"),
+        ({"thresholds": [0.01, 0.0]}, r"threshold=0.0; expected a finite number > 0"),
+        ({"thresholds": []}, "non-empty list"),
+        ({"epochs": 0}, r"epochs=0; expected an int >= 1"),
+        ({"lr": 0.0}, r"lr=0.0"),
+        ({"baseline": {**TINY, "widht": 8}}, r"unknown settings \['widht'\]; valid: \['model'"),
+        ({"baseline": {"cache_renders": False}}, r"unknown settings \['cache_renders'\]"),
+    ],
+)
+def test_regularized_run_validates_at_once(tmp_path, monkeypatch, kwargs, match):
+    _no_training(monkeypatch)
+    args = {"method": "l1", "lam": 1e-8, "baseline": TINY, "epochs": 1, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        C.regularized_run(args.pop("method"), args.pop("lam"), checkpoint_dir=tmp_path, **args)
+
+
+def test_engineered_run_validates_at_once(tmp_path, monkeypatch):
+    _no_training(monkeypatch)
+    common = dict(baseline=TINY, epochs=1, checkpoint_dir=tmp_path)
+    with pytest.raises(ValueError, match="threshold=-0.1"):
+        C.engineered_run("group_lasso", 1e-8, -0.1, finetune_epochs=1, **common)
+    with pytest.raises(ValueError, match="finetune_epochs=-1"):
+        C.engineered_run("group_lasso", 1e-8, 0.1, finetune_epochs=-1, **common)
+    with pytest.raises(ValueError, match="method='bayes'"):
+        C.engineered_run("bayes", 1e-8, 0.1, finetune_epochs=1, **common)
+
+
+def test_sweep_points():
+    points = C.sweep_points({"l1": [1e-7, 1e-8], "group_lasso": [3e-10]}, baseline=TINY, epochs=1)
+    assert [(p["method"], p["lam"]) for p in points] == [
+        ("l1", 1e-7),
+        ("l1", 1e-8),
+        ("group_lasso", 3e-10),
+    ]
+    assert all(p["baseline"] == TINY and p["epochs"] == 1 for p in points)
+    json.dumps(points)
+    with pytest.raises(ValueError, match="method='L1'"):
+        C.sweep_points({"L1": [1e-8]})
+
+
+# --------------------------------------------------------------------------- runs
+
+
+def test_baseline_run_key_and_record(cache):
+    record = C.baseline_run(**TINY)
+    assert record["key"] == C.baseline_key(TINY)
+    assert "seconds" not in record and record["train_seconds"] > 0
+    assert C.baseline_key({**TINY, "seed": 1}) != record["key"]
+    assert C.baseline_key({**TINY, "threads": 2, "progress": True}) == record["key"]
+
+
+def test_full_scale_baseline_mb():
+    assert C.full_scale_baseline_mb() == pytest.approx(136.32, abs=0.01)
+
+
+def test_regularized_run_l1_cells_and_cache(cache, monkeypatch):
+    record = C.regularized_run("l1", 1e-6, baseline=TINY, epochs=1)
+    json.dumps(record)
+    assert not record["diverged"] and len(record["history"]) == 1
+    assert record["history"][0]["extra_loss"] > 0  # the penalty was on
+    cells = record["cells"]
+    assert [c["threshold"] for c in cells] == [0.01, 0.001, 0.0001]
+    sparsity = [c["sparsity"] for c in cells]
+    assert sparsity[0] > sparsity[1] > sparsity[2] >= 0  # more is cut at a larger threshold
+    for cell in cells:
+        assert cell["retained"] == pytest.approx(1 - cell["sparsity"] / 100)  # same params
+        assert cell["size_mb"] == pytest.approx(cell["retained"] * C.full_scale_baseline_mb())
+        assert 0 <= cell["pckh"] <= 100 and cell["pckh"] == cell["table"]["Mean"]
+
+    _no_training(monkeypatch)
+    assert C.regularized_run("l1", 1e-6, baseline=TINY, epochs=1) == record
+
+
+def test_regularized_run_records_divergence(cache):
+    # 1e300 x |w| overflows float32: the first penalty is infinite, so fit stops and records it.
+    record = C.regularized_run("l1", 1e300, baseline=TINY, epochs=1, thresholds=[0.01])
+    assert record["diverged"]
+    assert len(record["cells"]) == 1 and math.isnan(record["cells"][0]["pckh"])
+
+
+def test_group_lasso_then_engineering_is_exact(cache, monkeypatch):
+    common = dict(baseline=TINY, epochs=1)
+    record = C.regularized_run("group_lasso", 1e-6, **common)
+    sparsity = [c["sparsity"] for c in record["cells"]]
+    assert sparsity == sorted(sparsity, reverse=True)
+
+    # a threshold that zeroes about a third of the groups of the regularized model
+    model = C.load_regularized_model(record, TINY)
+    threshold = float(torch.quantile(R.group_norms(model).detach(), 0.3))
+    sparse = copy.deepcopy(model)
+    R.threshold_(sparse, threshold, "group")
+
+    cut = C.engineered_run("group_lasso", 1e-6, threshold, finetune_epochs=0, **common)
+    json.dumps(cut)
+    assert cut["channels"]["channels_after"] < cut["channels"]["channels_before"]
+    assert cut["params"] < cut["params_full"] and cut["size_mb"] < cut["size_mb_full"]
+    assert cut["pckh_before"] == cut["pckh_thresholded"] == cut["pckh_after"]
+    assert cut["history"] == [] and not cut["diverged"]
+    assert min(cut["keep_ratios"].values()) < 1.0
+    small = C.load_engineered_model(cut, TINY)
+    assert sum(p.numel() for p in small.parameters()) == cut["params"]
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(small(x), sparse.eval()(x), rtol=1e-4, atol=1e-5)
+
+    tuned = C.engineered_run("group_lasso", 1e-6, threshold, finetune_epochs=1, **common)
+    assert tuned["key"] != cut["key"] and len(tuned["history"]) == 1
+    assert tuned["params"] == cut["params"] and tuned["pckh_before"] == cut["pckh_before"]
+    assert math.isfinite(tuned["pckh_after"])
+    assert C.load_engineered_model(tuned, TINY)(x).shape == (2, 16, 16, 16)
+    table = C.engineered_table(tuned, C.baseline_run(**TINY))
+    assert list(table["model"]) == [
+        "baseline",
+        "engineered, before fine-tuning",
+        "engineered and fine-tuned",
+    ]
+
+    _no_training(monkeypatch)
+    again = C.engineered_run("group_lasso", 1e-6, threshold, finetune_epochs=1, **common)
+    assert again == tuned
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _cells(lam: float, offset: float) -> list[dict]:
+    return [
+        {"threshold": t, "sparsity": s, "retained": 1 - s / 100, "size_mb": 1.0, "pckh": offset}
+        for t, s in ((0.0001, 10.0), (0.01, 30.0), (0.001, 20.0))
+    ]
+
+
+def test_cells_table_shape_and_order():
+    runs = pd.DataFrame(
+        {
+            "method": ["l1", "l1", "group_lasso", "l1"],
+            "lam": [1e-9, 1e-7, 3e-10, 5e-9],
+            "cells": [_cells(1e-9, 1.0), _cells(1e-7, 2.0), _cells(3e-10, 3.0), np.nan],
+            "diverged": [False, True, False, np.nan],
+            "error": [None, None, None, "RuntimeError: boom"],
+        }
+    )
+    table = C.cells_table(runs)
+    assert list(table.columns) == [
+        "method",
+        "lambda",
+        "threshold",
+        "sparsity",
+        "retained",
+        "pckh",
+        "size_mb",
+        "diverged",
+    ]
+    assert table.shape == (9, 8)  # the failed point is left out
+    assert list(table["method"]) == ["l1"] * 6 + ["group_lasso"] * 3
+    assert list(table["lambda"]) == [1e-7] * 3 + [1e-9] * 3 + [3e-10] * 3
+    assert list(table["threshold"]) == [0.01, 0.001, 0.0001] * 3
+    assert list(table["sparsity"][:3]) == [30.0, 20.0, 10.0]
+    assert table["diverged"].tolist() == [True] * 3 + [False] * 6
+    with pytest.raises(ValueError, match=r"lacks the columns \['cells'\]"):
+        C.cells_table(runs.drop(columns="cells"))
+
+
+def test_thesis_tables_use_our_names():
+    for method in C.METHODS:
+        table = C.thesis_table(method)
+        assert list(table.columns) == [
+            "method",
+            "lambda",
+            "threshold",
+            "retained",
+            "pckh",
+            "size_mb",
+        ]
+        assert len(table) == 18 and set(table["method"]) == {method}
+        assert set(table["threshold"]) == set(R.THESIS_THRESHOLDS)
+        assert list(dict.fromkeys(table["lambda"])) == list(R.THESIS_LAMBDAS[method])
+        # "Sparsity" is the retained fraction: the theoretical size is retained x 136.3 MB
+        np.testing.assert_allclose(table["retained"] * 136.3, table["size_mb"], atol=0.15)
+    assert C.thesis_table("l1").iloc[1][["retained", "size_mb"]].tolist() == [0.287, 39.1]
+    engineered = C.thesis_table("engineered").iloc[0]
+    assert (engineered["size_mb"], engineered["params_m"], engineered["pckh"]) == (
+        58.4,
+        14.5,
+        84.22,
+    )
+    assert C.thesis_table("baseline").iloc[0]["size_mb"] == 136.3
+    with pytest.raises(ValueError, match="'bayes'"):
+        C.thesis_table("bayes")
+
+
+def test_compare_cells():
+    thesis = C.thesis_table("group_lasso")
+    ours = thesis.iloc[:6].copy()
+    ours["lambda"] = ours["lambda"] * (1 + 1e-12)  # floats that went through JSON and back
+    ours["pckh"] = ours["pckh"] - 10
+    both = C.compare_cells(ours, thesis)
+    assert len(both) == 18
+    assert list(both.columns[:3]) == ["method", "lambda", "threshold"]
+    first = both.iloc[0]
+    assert (first["lambda"], first["threshold"]) == (1e-7, 0.01)
+    assert first["pckh_thesis"] - first["pckh_ours"] == pytest.approx(10)
+    assert first["retained_ours"] == first["retained_thesis"] == 0.228
+    assert both["pckh_ours"].isna().sum() == 12
+
+
+# --------------------------------------------------------------------------- full scale
+
+
+def test_full_scale_latency_on_a_small_model():
+    ratios = {"layer3.internal": 0.5, "layer4.residual": 0.5, "deconv0": 0.5}
+    table = C.full_scale_latency(
+        ratios,
+        repeats=2,
+        warmup=1,
+        model_kwargs={"width": 8, "deconv_channels": 16},
+        input_size=64,
+    )
+    assert list(table["variant"][:2]) == ["dense", "engineered"]
+    dense, engineered, sparse = (table.iloc[i] for i in range(3))
+    assert engineered["params"] < dense["params"] and engineered["gmacs"] < dense["gmacs"]
+    assert engineered["checkpoint_mb"] < dense["checkpoint_mb"]
+    # random zeros change neither the shapes nor the work
+    assert sparse["params"] == dense["params"] and sparse["gmacs"] == dense["gmacs"]
+    assert dense["retained"] == 1.0 and engineered["retained"] < 1.0
+    assert 0.3 < sparse["retained"] < 0.35  # 70 % of conv weights (BN is dense)
+    assert sparse["theoretical_mb"] == pytest.approx(sparse["retained"] * dense["checkpoint_mb"])
+    assert dense["speedup"] == 1.0 and (table["latency_ms"] > 0).all()
+    with pytest.raises(ValueError, match="random_sparsity=1.0"):
+        C.full_scale_latency(ratios, random_sparsity=1.0)
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def test_figures():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = pd.DataFrame(
+        {
+            "method": ["l1", "group_lasso"],
+            "lam": [1e-8, 1e-9],
+            "cells": [_cells(1e-8, 50.0), _cells(1e-9, 40.0)],
+            "diverged": [False, False],
+            "history": [
+                [{"epoch": 1, "train_loss": 1e-3, "extra_loss": 1e-4, "val_pckh_mean": 50.0}]
+            ]
+            * 2,
+        }
+    )
+    table = C.cells_table(runs)
+    fig = C.plot_sparsity_vs_pckh(
+        {m: table[table["method"] == m] for m in C.METHODS},
+        {m: C.thesis_table(m) for m in C.METHODS},
+        baseline_pckh=60.0,
+    )
+    assert len(fig.axes) == 2
+    plt.close(fig)
+    fig = C.plot_learning_curves(runs)
+    assert len(fig.axes) == 6
+    plt.close(fig)

@@ -1,0 +1,192 @@
+"""Table 1 of the hourglass report: rows, cost, accuracy summaries, comparison with the paper."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pose_helpers import hourglass_study as hs
+from pose_helpers.models.hourglass import REPORT_TABLE_1
+
+ALL_DESIGNS = [
+    "hourglass_baseline",
+    "hourglass_dilated",
+    "hourglass_patchify",
+    "hourglass_no_skip",
+    "hourglass_dw_separable_all",
+    "hourglass_dw_separable_3x3",
+    "hourglass_two_dw_separable",
+    "hourglass_two_dilated_dw_separable",
+    "hourglass_no_bottleneck",
+]
+
+
+def test_all_rows_carry_the_reports_labels_in_its_order():
+    rows = hs.table1_rows(ALL_DESIGNS[::-1], [[0.7, 0.3], [0.3, 0.7]])
+    assert [r.variant for r in rows] == list(REPORT_TABLE_1)
+    merged = [r for r in rows if r.merge_weights is not None]
+    assert [r.merge_weights for r in merged] == [(0.3, 0.7), (0.7, 0.3)]
+    assert merged[0].model_kwargs(width=8) == {"merge_weights": [0.3, 0.7], "width": 8}
+
+
+def test_unknown_design_fails_with_the_valid_choices():
+    with pytest.raises(ValueError, match="hourglass_typo.*valid.*hourglass_baseline"):
+        hs.table1_rows(["hourglass_baseline", "hourglass_typo"])
+
+
+def test_merge_weights_need_one_weight_per_stack():
+    with pytest.raises(ValueError, match="one weight per stack"):
+        hs.table1_rows(["hourglass_baseline"], [[0.2, 0.3, 0.5]])
+    rows = hs.table1_rows([], [[0.2, 0.3, 0.5]], num_stacks=3)
+    assert rows[0].variant.startswith("Weights [0.2, 0.3, 0.5]")
+
+
+def test_repeated_design_is_refused():
+    with pytest.raises(ValueError, match="repeated"):
+        hs.table1_rows(["hourglass_baseline", "hourglass_baseline"])
+
+
+def test_cost_table_counts_the_built_networks():
+    rows = hs.table1_rows(["hourglass_baseline", "hourglass_dw_separable_all"], [[0.3, 0.7]])
+    cost = hs.cost_table(
+        rows,
+        input_size=64,
+        width=16,
+        step_batch=2,
+        step_repeats=1,
+        latency_repeats=1,
+        progress=False,
+    )
+    assert list(cost["variant"]) == [r.variant for r in rows]
+    base, merged, separable = cost.itertuples()
+    assert base.params == merged.params and base.conv_kernels == merged.conv_kernels
+    # Depthwise-separable convs: fewer parameters, but each conv becomes two kernels.
+    assert separable.params < base.params and separable.conv_kernels > base.conv_kernels
+    assert (cost["step_ms"] > 0).all() and (cost["latency_ms"] > 0).all()
+    assert (cost["gmacs"] > 0).all()
+
+
+def test_claim_correlations_count_each_architecture_once():
+    table = pd.DataFrame(
+        {
+            "params": [1, 1, 2, 3, 4],
+            "gmacs": [1.0, 1.0, 2.0, 3.0, 4.0],
+            "conv_kernels": [10, 10, 40, 20, 30],
+            "step_ms": [5.0, 5.0, 20.0, 10.0, 15.0],
+        }
+    )
+    corr = hs.claim_correlations(table).set_index("against")
+    assert (corr["n"] == 4).all()
+    assert corr.loc["conv_kernels", "spearman_rho"] == pytest.approx(1.0)
+    assert corr.loc["params", "spearman_rho"] == pytest.approx(0.4)
+    assert list(corr.index) == ["params", "gmacs", "conv_kernels"]
+
+
+def test_discussion_states_the_measured_numbers():
+    rows = hs.table1_rows(["hourglass_baseline", "hourglass_dw_separable_all"])
+    cost = pd.DataFrame(
+        {
+            "variant": [r.variant for r in rows],
+            "model": [r.model for r in rows],
+            "params": [6_730_912, 2_920_224],
+            "gmacs": [9.0, 4.0],
+            "conv_kernels": [103, 196],
+            "step_ms": [900.0, 1200.0],
+        }
+    )
+    acc = hs.accuracy_table(_runs(rows, [[50, 54], [40, 41]]), rows)
+    both = hs.compare_with_paper(acc)
+    corr = hs.claim_correlations(
+        cost.assign(step_ms=[1.0, 2.0])
+        .iloc[[0, 1, 0, 1]]
+        .assign(params=[1, 2, 3, 4], gmacs=[1, 2, 3, 4], conv_kernels=[1, 2, 3, 4])
+    )
+    text = hs.discussion(cost, acc, both, corr, corr)
+    assert "2 match our count to within 2 %" in text
+    # 1200 / 4 GMACs against 900 / 9: three times the baseline's time per MAC.
+    assert "3.0 to 3.0 times" in text
+    assert "*3x3 Depthwise Separable Convolutions* -11.5" in text
+
+
+def _runs(rows, means, diverged=()):
+    records = []
+    for row, per_seed in zip(rows, means, strict=True):
+        for seed, mean in enumerate(per_seed):
+            table = {
+                c: mean for c in ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle")
+            }
+            table["Mean"] = mean
+            records.append(
+                {
+                    "model": row.model,
+                    "merge_weights": None if row.merge_weights is None else list(row.merge_weights),
+                    "seed": seed,
+                    "table": table,
+                    "history": [{"epoch": 1, "val_pckh_mean": mean}],
+                    "diverged": (row.model, seed) in diverged,
+                    "train_seconds": 120.0,
+                    "error": None,
+                }
+            )
+    return pd.DataFrame(records)
+
+
+def test_accuracy_table_averages_seeds_and_drops_diverged_runs():
+    rows = hs.table1_rows(["hourglass_baseline", "hourglass_no_skip"], [[0.3, 0.7]])
+    # Rows come in Table 1's order: baseline, the merge row, no skip.
+    runs = _runs(rows, [[50, 54], [60, 70], [40, 44]], diverged={("hourglass_no_skip", 1)})
+    acc = hs.accuracy_table(runs, rows).set_index("variant")
+    base = acc.loc["Baseline"]
+    assert base["mean"] == pytest.approx(52) and base["mean_sd"] == pytest.approx(math.sqrt(8))
+    assert (base["mean_min"], base["mean_max"], base["seeds"]) == (50, 54, 2)
+    skip = acc.loc["Residual block without Skip connection in Bottleneck"]
+    assert skip["mean"] == pytest.approx(40) and skip["diverged"] == 1
+    assert np.isnan(skip["mean_sd"])
+    assert acc.loc["Weights [0.3, 0.7] applied to HG2 outputs", "mean"] == pytest.approx(65)
+    assert base["train_min"] == pytest.approx(2.0)
+
+
+def test_accuracy_table_needs_runs_for_every_row():
+    rows = hs.table1_rows(["hourglass_baseline", "hourglass_dilated"])
+    with pytest.raises(ValueError, match="Dilated"):
+        hs.accuracy_table(_runs(rows[:1], [[50]]), rows)
+
+
+def test_paper_table_and_comparison_ranks():
+    paper = hs.paper_table()
+    assert len(paper) == 11 and paper.loc[0, "mean"] == pytest.approx(77.84)
+    rows = hs.table1_rows(["hourglass_baseline", "hourglass_no_bottleneck"], [[0.7, 0.3]])
+    acc = hs.accuracy_table(_runs(rows, [[50, 52], [40, 42], [60, 60]]), rows)
+    both = hs.compare_with_paper(acc).set_index("variant")
+    # The report: no bottleneck 78.52 > baseline 77.84 > weights [0.7, 0.3] 67.84; ours too.
+    assert list(both["rank_paper"]) == list(both["rank_ours"])
+    assert both.loc["Baseline", "vs_baseline_ours"] == 0
+    assert both.loc["Convolution Layers without Bottleneck", "vs_baseline_ours"] == pytest.approx(9)
+    agreement = hs.rank_agreement(both["mean_ours"], both["mean_paper"])
+    assert agreement["spearman_rho"] == pytest.approx(1.0) and agreement["n"] == 3
+
+
+def test_sweep_points_are_seed_major_and_json_able():
+    import json
+
+    rows = hs.table1_rows(["hourglass_baseline"], [[0.3, 0.7]])
+    points = hs.sweep_points(rows, [0, 1], epochs=2)
+    assert [(p["seed"], p["merge_weights"]) for p in points] == [
+        (0, None),
+        (0, [0.3, 0.7]),
+        (1, None),
+        (1, [0.3, 0.7]),
+    ]
+    json.dumps(points)
+
+
+def test_train_row_records_training_time_apart_from_the_sweeps(tmp_path, monkeypatch):
+    monkeypatch.setenv("POSE_HELPERS_CACHE", str(tmp_path))
+    record = hs.train_row(
+        "hourglass_baseline", [0.3, 0.7], width=8, n_train=8, n_valid=4, epochs=1, batch_size=4
+    )
+    assert "seconds" not in record and record["train_seconds"] > 0
+    assert "checkpoint" not in record and len(record["pckh"]) == 16
