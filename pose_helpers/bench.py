@@ -53,7 +53,8 @@ __all__ = [
 #: Bytes per value of each storage type accepted by :func:`size_mb` and :func:`checkpoint_mb`.
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
 _TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-_CONV_TYPES = (
+#: Convolution layer types (the kernels counted, the weights regularized).
+CONV_TYPES = (
     nn.Conv1d,
     nn.Conv2d,
     nn.Conv3d,
@@ -203,7 +204,7 @@ def conv_kernel_count(model: nn.Module, input_shape: Sequence[int], *, batch_siz
     def hook(module: nn.Module, args: Any, output: Any) -> None:
         calls[0] += 1
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, _CONV_TYPES)]
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, CONV_TYPES)]
     x = _example(model, input_shape, batch_size)
     try:
         with _eval_mode(model), torch.no_grad():

@@ -903,7 +903,7 @@ def engineered_run(
         table_after = result.table or _nan_table()
         diverged, seconds = result.diverged, result.seconds
     else:
-        train._save_atomic({"model": pruned.state_dict()}, checkpoint)
+        train.save_atomic({"model": pruned.state_dict()}, checkpoint)
         history, table_after, diverged, seconds = [], table_before, False, 0.0
     pruned.eval()
     params, params_full = bench.count_params(pruned), bench.count_params(full)

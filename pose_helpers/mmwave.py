@@ -176,18 +176,6 @@ def _torch_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _save_atomic(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename it over ``path``."""
-    import torch
-
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _predict(net: Any, features: Any, rows: Any, batch_size: int = 512) -> np.ndarray:
     """Predictions (metres) for the windows ``rows`` (row numbers into ``features``)."""
     import torch
@@ -292,6 +280,7 @@ def radar_run(
     from .mars import window_indices
     from .progress import progress_bar
     from .registry import create_model
+    from .train import save_atomic
 
     name = model_name(config)
     if dataset not in DATASETS:
@@ -380,7 +369,7 @@ def radar_run(
                     "diverged": diverged,
                     "record": None,
                 }
-                _save_atomic(state, checkpoint)
+                save_atomic(state, checkpoint)
                 bar.update()
         finally:
             bar.close()
@@ -408,7 +397,7 @@ def radar_run(
         "train_seconds": float(sum(row["seconds"] for row in history)),
         "diverged": diverged,
     }
-    _save_atomic(
+    save_atomic(
         {
             "settings": settings,
             "model": net.state_dict(),

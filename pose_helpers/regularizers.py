@@ -59,6 +59,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .bench import CONV_TYPES
+
 __all__ = [
     "THESIS_LAMBDAS",
     "THESIS_LOSS_SCALE",
@@ -87,14 +89,6 @@ THESIS_LAMBDAS = {
 #: Our heatmap loss (a plain mean) over the thesis's (Simple Baselines' 0.5 x mean).
 THESIS_LOSS_SCALE = 2.0
 
-_CONV_TYPES = (
-    nn.Conv1d,
-    nn.Conv2d,
-    nn.Conv3d,
-    nn.ConvTranspose1d,
-    nn.ConvTranspose2d,
-    nn.ConvTranspose3d,
-)
 _KINDS = ("filter", "channel")
 _MODES = ("weight", "group")
 _STATISTICS = ("norm", "rms")
@@ -131,7 +125,7 @@ def conv_weights(model: nn.Module) -> dict[str, nn.Parameter]:
     return {
         f"{name}.weight": module.weight
         for name, module in model.named_modules()
-        if isinstance(module, _CONV_TYPES)
+        if isinstance(module, CONV_TYPES)
     }
 
 
@@ -215,15 +209,15 @@ def _conv_roles(model: nn.Module) -> tuple[dict[str, str], set[str], set[str]]:
     for node in graph.nodes:
         bn = module_of(node, (nn.modules.batchnorm._BatchNorm,))
         if bn is not None and node.args:
-            conv = module_of(node.args[0], _CONV_TYPES)
+            conv = module_of(node.args[0], CONV_TYPES)
             if conv is not None and len(node.args[0].users) == 1:
                 bn_after[conv] = bn
-        conv = module_of(node, _CONV_TYPES)
+        conv = module_of(node, CONV_TYPES)
         if conv is not None and node.args and getattr(node.args[0], "op", None) == "placeholder":
             inputs.add(conv)
         if node.op == "output":
             for arg in _flatten(node.args):
-                conv = module_of(arg, _CONV_TYPES)
+                conv = module_of(arg, CONV_TYPES)
                 if conv is not None:
                     outputs.add(conv)
     return bn_after, outputs, inputs
@@ -272,12 +266,12 @@ def channel_groups(
     exclude = set(exclude)
     modules = dict(model.named_modules())
     for name in exclude:
-        if not isinstance(modules.get(name), _CONV_TYPES):
+        if not isinstance(modules.get(name), CONV_TYPES):
             raise ValueError(f"exclude names {name!r}, which is not a convolution of the model")
     bn_after, outputs, inputs = _conv_roles(model)
     families: list[LayerGroups] = []
     for name, conv in modules.items():
-        if not isinstance(conv, _CONV_TYPES) or name in exclude:
+        if not isinstance(conv, CONV_TYPES) or name in exclude:
             continue
         transposed = bool(conv.transposed)
         weight = f"{name}.weight"

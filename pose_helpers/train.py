@@ -48,6 +48,7 @@ __all__ = [
     "make_optimizer",
     "predict",
     "resolve_milestones",
+    "save_atomic",
 ]
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
@@ -463,7 +464,7 @@ def _set_rng_state(state: Mapping[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _save_atomic(obj: Any, path: Path) -> None:
+def save_atomic(obj: Any, path: Path) -> None:
     """``torch.save`` to a temporary file beside ``path``, then rename it over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -581,7 +582,7 @@ def fit(
 
     def save(diverged: bool) -> None:
         if path is not None:
-            _save_atomic(
+            save_atomic(
                 {
                     "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(),
