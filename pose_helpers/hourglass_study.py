@@ -418,8 +418,8 @@ def compare_with_paper(ours: pd.DataFrame) -> pd.DataFrame:
     both = ours[["variant", "mean", "mean_sd"]].merge(
         paper, on="variant", how="left", suffixes=("_ours", "_paper")
     )
-    both["rank_ours"] = both["mean_ours"].rank(ascending=False).astype("Int64")
-    both["rank_paper"] = both["mean_paper"].rank(ascending=False).astype("Int64")
+    both["rank_ours"] = both["mean_ours"].rank(ascending=False, method="min").astype("Int64")
+    both["rank_paper"] = both["mean_paper"].rank(ascending=False, method="min").astype("Int64")
     both["vs_baseline_ours"] = both["mean_ours"] - _baseline(both, "mean_ours")
     both["vs_baseline_paper"] = both["mean_paper"] - _baseline(both, "mean_paper")
     return both
@@ -516,6 +516,14 @@ def discussion(
         + ". With so few rows no correlation is significant; the direction is what the data show."
     )
     best = c["spearman_rho"].idxmax()
+    same = cost.loc[cost["model"] == "hourglass_baseline", "step_ms"]
+    if len(same) > 1:
+        lines.append(
+            f"*Timing noise.* The {len(same)} rows that run the baseline's network (the merge "
+            f"rows add only a weighted sum) took {same.min():.0f} to {same.max():.0f} ms per "
+            f"step: differences between designs smaller than that spread "
+            f"({100 * (same.max() / same.min() - 1):.0f} %) are noise of this shared machine."
+        )
     per_gmac = (cost["step_ms"] / cost["gmacs"]).groupby(cost["model"]).mean()
     dense = per_gmac.get("hourglass_baseline", math.nan)
     separable = per_gmac[[m for m in per_gmac.index if "dw_separable" in m]]

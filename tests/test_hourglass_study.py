@@ -190,3 +190,9 @@ def test_train_row_records_training_time_apart_from_the_sweeps(tmp_path, monkeyp
     )
     assert "seconds" not in record and record["train_seconds"] > 0
     assert "checkpoint" not in record and len(record["pckh"]) == 16
+
+
+def test_tied_means_share_a_rank():
+    rows = hs.table1_rows(["hourglass_baseline", "hourglass_dilated"])
+    both = hs.compare_with_paper(hs.accuracy_table(_runs(rows, [[50], [50]]), rows))
+    assert list(both["rank_ours"]) == [1, 1]
