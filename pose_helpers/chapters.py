@@ -432,10 +432,11 @@ def run_chapter(
     fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".ipynb", dir=output.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    # Absolute: the kernel runs in notebooks/, where a relative path would land elsewhere.
     results = (
-        layout.book / "results"
-        if output == layout.book / f"{name}.ipynb"
-        else output.parent / "results"
+        layout.book.resolve() / "results"
+        if output.resolve() == (layout.book / f"{name}.ipynb").resolve()
+        else output.parent.resolve() / "results"
     )
     try:
         _execute(chapter, params, tmp, results)

@@ -216,3 +216,14 @@ def test_package_digest_ignores_docstrings_comments_and_the_runner(tmp_path):
     assert chapters.package_digest(pkg) == base
     (pkg / "mod.py").write_text("def f(x):\n    return x + 2\n")
     assert chapters.package_digest(pkg) != base
+
+
+def test_relative_out_path_puts_results_beside_the_notebook(tmp_path, monkeypatch):
+    body = "import os\nprint(os.environ['POSE_HELPERS_RESULTS'])"
+    layout = make_chapter(tmp_path, body=body)
+    monkeypatch.chdir(tmp_path)
+    run = chapters.run_chapter(
+        "toy", profile="smoke", out=Path("rel") / "s.ipynb", layout=layout, log=lambda *_: None
+    )
+    # The kernel runs in the notebooks folder: the path it gets must not be relative.
+    assert str((tmp_path / "rel" / "results").resolve()) in outputs_text(run.output)
