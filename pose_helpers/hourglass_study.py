@@ -306,7 +306,11 @@ def accuracy_table(runs: pd.DataFrame, rows: Sequence[Row]) -> pd.DataFrame:
     """
     out = []
     for row in rows:
-        mine = _runs_of(runs, row)
+        weights = None if row.merge_weights is None else list(row.merge_weights)
+        mine = runs[
+            (runs["model"] == row.model)
+            & runs["merge_weights"].apply(lambda w, weights=weights: _same(w, weights))
+        ]
         if mine.empty:
             raise ValueError(f"no runs for row {row.variant!r}")
         ok = mine[~mine["diverged"].astype(bool) & mine["error"].isna()]
@@ -330,12 +334,6 @@ def accuracy_table(runs: pd.DataFrame, rows: Sequence[Row]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _runs_of(runs: pd.DataFrame, row: Row) -> pd.DataFrame:
-    """The sweep rows (one per seed) that trained ``row``: same design, same merge weights."""
-    weights = None if row.merge_weights is None else list(row.merge_weights)
-    return runs[(runs["model"] == row.model) & runs["merge_weights"].apply(_same, b=weights)]
-
-
 def _same(a: Any, b: list[float] | None) -> bool:
     if a is None or (isinstance(a, float) and math.isnan(a)):
         return b is None
@@ -351,7 +349,12 @@ def plot_learning_curves(runs: pd.DataFrame, rows: Sequence[Row]):
     fig, axes = plt.subplots(nrows, ncols, figsize=(12, 2.6 * nrows), sharex=True, sharey=True)
     axes = np.atleast_1d(axes).ravel()
     for ax, row in zip(axes, rows, strict=False):
-        for _, run in _runs_of(runs, row).iterrows():
+        weights = None if row.merge_weights is None else list(row.merge_weights)
+        mine = runs[
+            (runs["model"] == row.model)
+            & runs["merge_weights"].apply(lambda w, weights=weights: _same(w, weights))
+        ]
+        for _, run in mine.iterrows():
             history = pd.DataFrame(run["history"])
             if history.empty:
                 continue
