@@ -423,6 +423,7 @@ def algorithm1_omega(
     groups: np.ndarray,
     *,
     active: np.ndarray | None = None,
+    names: Sequence[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Algorithm 1, step 3 after the ``gamma`` update: ``C``, ``alpha`` and ``omega`` per group.
 
@@ -433,6 +434,7 @@ def algorithm1_omega(
             line 604: ``C = (Gamma^-1 + diag(H))^-1``) or the full ``p x p`` matrix.
         groups: group index of each weight.
         active: groups to update (default all); the others (pruned) get ``omega = inf``.
+        names: a name per group for error messages (default ``"group <index>"``).
 
     Returns:
         ``(C, alpha, omega)``: ``C`` the posterior variance of each weight (seed line 604),
@@ -446,11 +448,14 @@ def algorithm1_omega(
     gamma = np.asarray(gamma, dtype=float)
     n_groups = int(groups.max()) + 1
     active = np.ones(n_groups, bool) if active is None else np.asarray(active, bool)
-    for g in np.flatnonzero(active):
-        if not (np.isfinite(gamma[g]) and gamma[g] > 0):
-            raise ValueError(
-                f"group {g}: prior variance gamma = {gamma[g]} must be positive and finite"
-            )
+
+    def name(g: int) -> str:
+        return f"group {g}" if names is None else str(names[g])
+
+    for g in np.flatnonzero(active & ~(np.isfinite(gamma) & (gamma > 0)))[:1]:
+        raise ValueError(
+            f"{name(g)}: prior variance gamma = {gamma[g]} must be positive and finite"
+        )
     idx = np.flatnonzero(active[groups])  # weights of active groups
     g_w = gamma[groups[idx]]
     h = np.asarray(h, dtype=float)
@@ -461,11 +466,11 @@ def algorithm1_omega(
     else:
         sub = np.diag(1.0 / g_w) + h[np.ix_(idx, idx)]
         c[idx] = np.diag(np.linalg.inv(sub))
-    for i in idx:
-        if not (np.isfinite(c[i]) and c[i] > 0):
-            raise ValueError(
-                f"group {groups[i]}: posterior variance C = {c[i]} of weight {i} must be positive and finite"
-            )
+    for i in idx[~(np.isfinite(c[idx]) & (c[idx] > 0))][:1]:
+        raise ValueError(
+            f"{name(groups[i])}: posterior variance C = {c[i]} of weight {i} must be positive "
+            "and finite"
+        )
     alpha = np.zeros(len(groups))
     alpha[idx] = -c[idx] / g_w**2 + 1.0 / g_w
     omega = np.full(n_groups, np.inf)

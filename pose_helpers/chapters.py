@@ -20,10 +20,12 @@ import hashlib
 import io
 import json
 import os
+import re
 import sys
 import tempfile
 import time
 import tokenize
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,7 @@ from .paths import REPO_ROOT, cache_dir, dataset_dir
 
 PROFILES = ("smoke", "book", "paper")
 DEFAULT_PROFILE = "book"
-FINGERPRINT_VERSION = 1
+FINGERPRINT_VERSION = 2
 RESULTS_ENV = "POSE_HELPERS_RESULTS"
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -88,6 +90,7 @@ class Chapter:
     parameters: dict[str, Parameter]
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     reads_data: tuple[str, ...] = ()
+    reads_results: tuple[str, ...] = ()  # book/results/<study> folders of other chapters
 
     def defaults(self) -> dict[str, Any]:
         return {name: p.default for name, p in self.parameters.items()}
@@ -141,11 +144,13 @@ def load_chapter(name: str, layout: Layout = Layout()) -> Chapter:
     parameters = _parse_parameters(params_cell.source, where=f"{name}: parameters cell")
     profiles: dict[str, dict[str, Any]] = {}
     reads: tuple[str, ...] = ()
+    results: tuple[str, ...] = ()
     profiles_cell = _tagged_cell(nb, "profiles")
     if profiles_cell is not None:
         values = _literal_assignments(profiles_cell.source, where=f"{name}: profiles cell")
         profiles = values.get("PROFILES", {}) or {}
         reads = tuple(values.get("READS_DATA", ()) or ())
+        results = tuple(values.get("READS_RESULTS", ()) or ())
         for profile, overrides in profiles.items():
             if profile not in PROFILES:
                 raise ChapterError(
@@ -157,7 +162,14 @@ def load_chapter(name: str, layout: Layout = Layout()) -> Chapter:
                         f"{name}: profile {profile!r} sets unknown parameter {key!r}; "
                         f"valid: {', '.join(parameters)}"
                     )
-    return Chapter(name=name, path=path, parameters=parameters, profiles=profiles, reads_data=reads)
+    return Chapter(
+        name=name,
+        path=path,
+        parameters=parameters,
+        profiles=profiles,
+        reads_data=reads,
+        reads_results=results,
+    )
 
 
 def _tagged_index(chapter: Chapter, tag: str) -> int | None:
@@ -290,10 +302,12 @@ def resolve_parameters(
 def fingerprint(chapter: Chapter, params: dict[str, Any], data_root: str | None = None) -> str:
     """Hash of everything a chapter's output depends on.
 
-    The notebook's cells (source only), its parameters, the ``pose_helpers`` source
-    (its syntax tree, so formatting and comments do not count), the pinned requirements,
-    and the content of the datasets it reads (or their absence). Paths do not count, so
-    the fingerprint is the same on every machine with the same inputs.
+    The notebook's cells (source only), its parameters, the source of the ``pose_helpers``
+    modules it uses (:func:`chapter_modules`; syntax trees, so formatting and comments do
+    not count), the pinned requirements, the content of the datasets it reads (or their
+    absence), and that of the ``book/results`` folders of other chapters it summarizes
+    (``READS_RESULTS``). Paths do not count, so the fingerprint is the same on every
+    machine with the same inputs.
     """
     import nbformat
 
@@ -302,13 +316,16 @@ def fingerprint(chapter: Chapter, params: dict[str, Any], data_root: str | None 
     for cell in nb.cells:
         h.update(cell.cell_type.encode() + b"\0" + cell.source.encode() + b"\0")
     h.update(json.dumps(params, sort_keys=True, default=str).encode())
-    h.update(package_digest().encode())
+    h.update(package_digest(modules=chapter_modules(nb)).encode())
     requirements = chapter.path.parent.parent / "requirements.txt"
     if requirements.is_file():
         h.update(requirements.read_bytes())
     override = params.get("data_root", data_root)
     for name in chapter.reads_data:
         h.update(f"data:{name}:{data_digest(dataset_dir(name, override))}".encode())
+    for study in chapter.reads_results:
+        folder = chapter.path.parent.parent / "book" / "results" / study
+        h.update(f"results:{study}:{data_digest(folder if folder.is_dir() else None)}".encode())
     return h.hexdigest()[:16]
 
 
@@ -317,22 +334,94 @@ def fingerprint(chapter: Chapter, params: dict[str, Any], data_root: str | None 
 RUNNER_MODULES = frozenset({"chapters.py", "__main__.py"})
 
 
-def package_digest(package_dir: Path = PACKAGE_DIR) -> str:
-    """Digest of the package's code: syntax trees without docstrings, runner excluded.
+def _unit(rel: str) -> str:
+    """The unit a package file belongs to: a top-level module, or a whole subpackage."""
+    return rel.split("/", 1)[0].removesuffix(".py")
 
-    Formatting, comments and docstrings do not change what a chapter computes, so they do
-    not make a chapter stale.
-    """
-    h = hashlib.sha256()
+
+def _package_files(package_dir: Path) -> dict[str, list[Path]]:
+    units: dict[str, list[Path]] = {}
     for path in sorted(package_dir.rglob("*.py")):
         rel = path.relative_to(package_dir).as_posix()
         if "__pycache__" in rel or rel in RUNNER_MODULES:
             continue
-        h.update(
-            rel.encode()
-            + b"\0"
-            + ast.dump(_without_docstrings(ast.parse(path.read_text()))).encode()
-        )
+        units.setdefault(_unit(rel), []).append(path)
+    return units
+
+
+def _references(tree: ast.AST, depth: int, package: str, *, names: bool) -> set[str]:
+    """Names of package units a syntax tree may use: relative and absolute imports, strings
+    naming a module (``importlib``'s) and, with ``names``, attribute and plain names
+    (``ph.metrics``: a notebook reaches modules as attributes of the package)."""
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 0 and (node.module or "").split(".")[0] == package:
+                parts = node.module.split(".")[1:]
+            elif node.level == depth:  # the package itself (`from . import x` at top level)
+                parts = node.module.split(".") if node.module else []
+            else:  # inside the same subpackage, or another package
+                continue
+            found.update(parts[:1] or [alias.name for alias in node.names])
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = alias.name.split(".")
+                found.update(parts[1:2] if parts[0] == package else [])
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            found.update(re.findall(rf"\b{package}\.(\w+)", node.value))
+        elif names and isinstance(node, ast.Attribute):
+            found.add(node.attr)
+        elif names and isinstance(node, ast.Name):
+            found.add(node.id)
+    return found
+
+
+def chapter_modules(nb: Any, package_dir: Path = PACKAGE_DIR) -> list[str]:
+    """The package units (modules, or subpackages as a whole) a notebook can execute.
+
+    Everything its code cells name (``ph.compression``, ``from pose_helpers import sweep``),
+    the package's ``__init__``, and, transitively, what those import. Over-inclusion is
+    harmless (a chapter goes stale a little more often); a cell that does not parse (a
+    magic) makes the whole package count.
+    """
+    units = _package_files(package_dir)
+    package = package_dir.name
+    todo = {"__init__"}
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        try:
+            todo |= _references(ast.parse(cell.source), 1, package, names=True)
+        except SyntaxError:
+            return sorted(units)
+    seen: set[str] = set()
+    todo &= set(units)
+    while todo:
+        unit = todo.pop()
+        seen.add(unit)
+        for path in units[unit]:
+            depth = len(path.relative_to(package_dir).parts)
+            tree = _without_docstrings(ast.parse(path.read_text()))
+            todo |= _references(tree, depth, package, names=False)
+        todo = (todo & set(units)) - seen
+    return sorted(seen)
+
+
+def package_digest(package_dir: Path = PACKAGE_DIR, modules: Sequence[str] | None = None) -> str:
+    """Digest of the package's code: syntax trees without docstrings, runner excluded.
+
+    Formatting, comments and docstrings do not change what a chapter computes, so they do
+    not make a chapter stale. ``modules`` (units of :func:`chapter_modules`) limits the
+    digest to the code a chapter uses; ``None`` digests the whole package.
+    """
+    h = hashlib.sha256()
+    for unit, paths in sorted(_package_files(package_dir).items()):
+        if modules is not None and unit not in modules:
+            continue
+        for path in paths:
+            rel = path.relative_to(package_dir).as_posix()
+            tree = _without_docstrings(ast.parse(path.read_text()))
+            h.update(rel.encode() + b"\0" + ast.dump(tree).encode())
     return h.hexdigest()
 
 
@@ -503,6 +592,7 @@ def _finalize(
         "profile": profile,
         "parameters": params,
         "reads_data": list(chapter.reads_data),
+        "reads_results": list(chapter.reads_results),
         "fingerprint": digest,
     }
     nbformat.write(nb, str(path))

@@ -48,6 +48,7 @@ Defined for the compression chapters (thesis sections 5.2-5.4).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import inspect
 import json
@@ -72,29 +73,51 @@ __all__ = [
     "FULL_SCALE_INPUT",
     "FULL_SCALE_MODEL",
     "METHODS",
+    "TABLE_METHODS",
+    "THESIS_ENGINEERED_CELLS",
     "THESIS_LAMBDAS",
     "THESIS_THRESHOLDS",
+    "baseline_cells",
     "baseline_key",
     "baseline_run",
+    "baseline_table",
     "cells_table",
+    "choose_cell",
     "compare_cells",
+    "cpu_scale_card",
+    "deployment_findings",
+    "engineer",
     "engineered_run",
+    "engineered_summary",
     "engineered_table",
+    "engineering_notes",
+    "engineering_targets",
     "full_scale_baseline_mb",
     "full_scale_card",
     "full_scale_latency",
+    "full_scale_models",
     "load_engineered_model",
     "load_regularized_model",
+    "method_comparison",
+    "plot_kept_channels",
     "plot_learning_curve",
     "plot_learning_curves",
     "plot_sparsity_vs_pckh",
+    "plot_weight_magnitudes",
     "regularized_run",
+    "speed_findings",
+    "sweep_findings",
     "sweep_points",
+    "table_with_thesis",
     "thesis_table",
 ]
 
 #: The regularizers of Tables 5.4 and 5.5.
 METHODS = ("l1", "group_lasso")
+#: Every method of the thesis's sweep tables (Tables 5.4, 5.5 and 5.7).
+TABLE_METHODS = (*METHODS, "bayesian")
+#: The (lambda, threshold) of the models the thesis engineers (sections 5.4 and 5.5).
+THESIS_ENGINEERED_CELLS = {"group_lasso": (3e-9, 0.01), "bayesian": (1e-8, 0.01)}
 #: How each method's model is thresholded: single weights (L1) or whole groups (group lasso).
 THRESHOLD_MODES = {"l1": "weight", "group_lasso": "group"}
 #: The thesis's baseline (Table 5.3) and its input size.
@@ -128,7 +151,10 @@ _THESIS_TABLES = {
     "l1": "thesis_table_5_4",
     "group_lasso": "thesis_table_5_5",
     "engineered": "thesis_table_5_6",
+    "bayesian": "thesis_table_5_7",
+    "bayesian_engineered": "thesis_table_5_8",
 }
+_ENGINEERED_TABLES = {"group_lasso": "engineered", "bayesian": "bayesian_engineered"}
 _EVAL_BATCH = 64
 
 
@@ -250,15 +276,111 @@ def full_scale_baseline_mb() -> float:
     return checkpoint_mb(net.to_empty(device="cpu"))
 
 
-def full_scale_card(threads: int = 1, repeats: int = 10) -> dict[str, Any]:
-    """:func:`bench.model_card` of the full-scale baseline at 256 x 256 (``repeats=0``: no timing)."""
+def full_scale_card(
+    threads: int = 1, repeats: int = 10, input_size: int = FULL_SCALE_INPUT
+) -> dict[str, Any]:
+    """:func:`bench.model_card` of the full-scale baseline (default 256 x 256; ``repeats=0``:
+    no timing). Parameters and sizes do not depend on ``input_size``; MACs and latency do."""
     from .bench import model_card
     from .registry import create_model
 
     net = create_model(FULL_SCALE_MODEL).eval()
-    return model_card(
-        net, (3, FULL_SCALE_INPUT, FULL_SCALE_INPUT), threads=threads, repeats=repeats
+    return model_card(net, (3, input_size, input_size), threads=threads, repeats=repeats)
+
+
+def cpu_scale_card(
+    baseline: Mapping[str, Any], threads: int = 1, repeats: int = 10
+) -> dict[str, Any]:
+    """:func:`bench.model_card` of the CPU-scale baseline (:data:`CPU_BASELINE` + ``baseline``)
+    at its own input size (an untrained copy: cost does not depend on the weights)."""
+    from .bench import model_card
+
+    settings = _baseline_settings(baseline)
+    size = settings["input_size"]
+    return model_card(_create(settings).eval(), (3, size, size), threads=threads, repeats=repeats)
+
+
+def baseline_table(
+    full: Mapping[str, Any], cpu: Mapping[str, Any], record: Mapping[str, Any]
+) -> pd.DataFrame:
+    """Table 5.3 three ways: the thesis's row, our full-scale model, our trained CPU model.
+
+    Args:
+        full: :func:`full_scale_card`.
+        cpu: :func:`cpu_scale_card`.
+        record: :func:`baseline_run`'s record (its PCKh).
+
+    Returns:
+        Columns ``model``, ``source``, ``input``, ``params_m``, ``size_mb`` (checkpoint),
+        ``gmacs``, ``latency_ms`` (batch 1, this CPU) and ``pckh`` (NaN where not measured).
+    """
+    thesis = thesis_table("baseline").iloc[0]
+
+    def side(card: Mapping[str, Any]) -> int:
+        return int(card["input_shape"][-1])
+
+    rows = [
+        {
+            "model": "Simple Baselines ResNet-50",
+            "source": "thesis (Table 5.3, MPII)",
+            "input": 256,
+            "params_m": float(thesis["params_m"]),
+            "size_mb": float(thesis["size_mb"]),
+            "gmacs": math.nan,
+            "latency_ms": math.nan,
+            "pckh": float(thesis["pckh"]),
+        },
+        {
+            "model": "Simple Baselines ResNet-50",
+            "source": "ours, full scale (counted, timed on this CPU)",
+            "input": side(full),
+            "params_m": full["params"] / 1e6,
+            "size_mb": full["checkpoint_mb"],
+            "gmacs": full["gmacs"],
+            "latency_ms": full["latency_ms"],
+            "pckh": math.nan,
+        },
+        {
+            "model": "Simple Baselines ResNet-50, CPU scale",
+            "source": f"ours, trained on SynthPose ({record.get('source', '?')} poses)",
+            "input": side(cpu),
+            "params_m": cpu["params"] / 1e6,
+            "size_mb": cpu["checkpoint_mb"],
+            "gmacs": cpu["gmacs"],
+            "latency_ms": cpu["latency_ms"],
+            "pckh": float(record["table"]["Mean"]),
+        },
+    ]
+    return pd.DataFrame(rows)
+
+
+def baseline_cells(
+    baseline: Mapping[str, Any], thresholds: Sequence[float] = THESIS_THRESHOLDS
+) -> pd.DataFrame:
+    """The control of Tables 5.4/5.5: the *unregularized* baseline, thresholded.
+
+    How much of the sparsity a threshold finds without any penalty: each method's
+    thresholding (single weights, or whole groups) applied to the cached baseline.
+
+    Returns:
+        :func:`cells_table`'s columns, ``lambda`` = 0.
+
+    Raises:
+        ValueError: for bad thresholds or baseline settings.
+    """
+    thresholds = _check_thresholds(thresholds)
+    settings = _baseline_settings(baseline)
+    record = baseline_run(**baseline)  # cached: loaded, not trained
+    model = experiments.load_run_model(record, settings["model"], settings["model_kwargs"])
+    _, val_data = _datasets(settings)
+    params = sum(p.numel() for p in model.parameters())
+    runs = pd.DataFrame(
+        [
+            {"method": m, "lam": 0.0, "cells": _cells(model, m, thresholds, val_data, params)}
+            for m in METHODS
+        ]
     )
+    return cells_table(runs)
 
 
 def _datasets(settings: Mapping[str, Any]) -> tuple[Any, Any]:
@@ -447,30 +569,36 @@ def _nan_table() -> dict[str, float]:
     return {c: math.nan for c in PCKH_COLUMNS}
 
 
+def _cell(sparse: Any, threshold: float, val_data: Any, baseline_params: int) -> dict[str, Any]:
+    """One table cell: a thresholded network's sparsity, theoretical size and PCKh."""
+    from . import regularizers, train
+
+    _, table = train.evaluate(sparse, val_data, batch_size=_EVAL_BATCH)
+    report = regularizers.sparsity_report(
+        sparse, baseline_params, baseline_mb=full_scale_baseline_mb()
+    )
+    return {
+        "threshold": float(threshold),
+        "sparsity": float(report["sparsity"]),
+        "retained": float(report["retained"]),
+        "size_mb": float(report["size_mb"]),
+        "nonzero_weights": int(report["nonzero_weights"]),
+        "pckh": float(table["Mean"]),
+        "table": table,
+    }
+
+
 def _cells(
     model: Any, method: str, thresholds: Sequence[float], val_data: Any, baseline_params: int
 ) -> list[dict[str, Any]]:
     """Threshold a copy of ``model`` at each threshold: sparsity, size and PCKh."""
-    from . import regularizers, train
+    from . import regularizers
 
-    base_mb = full_scale_baseline_mb()
     cells = []
     for threshold in thresholds:
         sparse = copy.deepcopy(model).eval()
         regularizers.threshold_(sparse, threshold, THRESHOLD_MODES[method])
-        _, table = train.evaluate(sparse, val_data, batch_size=_EVAL_BATCH)
-        report = regularizers.sparsity_report(sparse, baseline_params, baseline_mb=base_mb)
-        cells.append(
-            {
-                "threshold": float(threshold),
-                "sparsity": float(report["sparsity"]),
-                "retained": float(report["retained"]),
-                "size_mb": float(report["size_mb"]),
-                "nonzero_weights": int(report["nonzero_weights"]),
-                "pckh": float(table["Mean"]),
-                "table": table,
-            }
-        )
+        cells.append(_cell(sparse, threshold, val_data, baseline_params))
     return cells
 
 
@@ -668,7 +796,7 @@ def thesis_table(name: str) -> pd.DataFrame:
     if name not in _THESIS_TABLES:
         raise ValueError(f"name={name!r}; expected one of {tuple(_THESIS_TABLES)}")
     raw = seed_table(_THESIS_TABLES[name])
-    if name in METHODS:
+    if name in TABLE_METHODS:
         return pd.DataFrame(
             {
                 "method": name,
@@ -725,6 +853,81 @@ def compare_cells(ours: pd.DataFrame, thesis: pd.DataFrame) -> pd.DataFrame:
         on, ascending=[True] * (len(on) - 2) + [False, False], kind="stable"
     ).reset_index(drop=True)
     return both[columns]
+
+
+def table_with_thesis(cells: pd.DataFrame, method: str) -> pd.DataFrame:
+    """One method's cells (the CSV of Table 5.4 or 5.5) with the thesis's values beside them.
+
+    Args:
+        cells: :func:`cells_table`'s frame.
+        method: ``'l1'`` or ``'group_lasso'``.
+
+    Returns:
+        Ours: ``lambda``, ``threshold``, ``sparsity`` (% zero), ``retained``, ``pckh``,
+        ``size_mb``, ``diverged``; the thesis's (reference): ``retained_thesis`` (its
+        "Sparsity"), ``pckh_thesis``, ``size_mb_thesis``. A (lambda, threshold) the thesis
+        does not have gets NaN there.
+    """
+    if method not in TABLE_METHODS:
+        raise ValueError(f"method={method!r}; expected one of {TABLE_METHODS}")
+    ours = cells[cells["method"] == method].drop(columns="method")
+    ours = ours.reset_index(drop=True)
+    thesis = thesis_table(method).drop(columns="method")
+    for frame in (ours, thesis):
+        for key in ("lambda", "threshold"):
+            frame[key] = frame[key].map(_key_value)
+    thesis = thesis.rename(columns={c: f"{c}_thesis" for c in ("retained", "pckh", "size_mb")})
+    return ours.merge(thesis, on=["lambda", "threshold"], how="left")
+
+
+def _spearman(x: pd.Series, y: pd.Series) -> float:
+    ok = x.notna() & y.notna()
+    if ok.sum() < 3 or x[ok].nunique() < 2 or y[ok].nunique() < 2:
+        return math.nan
+    return float(x[ok].rank().corr(y[ok].rank()))
+
+
+def sweep_findings(cells: pd.DataFrame, control: pd.DataFrame) -> str:
+    """The sweeps' conclusions as Markdown, every number computed, beside the thesis's tables.
+
+    Per method, over the cells of the thesis's lambdas: how the retained fraction and the PCKh
+    move with lambda (Spearman rank correlation, ours and the thesis's), their ranges, and
+    what the strongest penalty removes and costs against ``control`` at the largest threshold
+    (:func:`cells_table` rows of the same fine-tuning with lambda = 0, or
+    :func:`baseline_cells`).
+    """
+    lines = []
+    for method in dict.fromkeys(cells["method"]):
+        thesis = thesis_table(method)
+        lams = set(thesis["lambda"].map(_key_value))
+        ours = cells[(cells["method"] == method) & cells["lambda"].map(_key_value).isin(lams)]
+        ref = control[control["method"] == method].set_index("threshold")
+        if ours.empty:
+            continue
+        rho_kept = _spearman(ours["lambda"], ours["retained"])
+        rho_pckh = _spearman(ours["lambda"], ours["pckh"])
+        t_max = ours["threshold"].max()
+        strongest = ours[(ours["lambda"] == ours["lambda"].max()) & (ours["threshold"] == t_max)]
+        kept, pckh = float(strongest["retained"].iloc[0]), float(strongest["pckh"].iloc[0])
+        line = (
+            f"* **{method.replace('_', ' ')}**: a larger λ keeps "
+            + ("fewer" if rho_kept < 0 else "no fewer")
+            + f" weights (Spearman ρ(λ, retained) = {rho_kept:.2f}; the thesis's "
+            f"{_spearman(thesis['lambda'], thesis['retained']):.2f}) and ρ(λ, PCKh) = "
+            f"{rho_pckh:.2f} (the thesis's {_spearman(thesis['lambda'], thesis['pckh']):.2f}). "
+            f"Our retained fraction spans {ours['retained'].min():.3f}–"
+            f"{ours['retained'].max():.3f} (the thesis's {thesis['retained'].min():.3f}–"
+            f"{thesis['retained'].max():.3f}), our PCKh {ours['pckh'].min():.1f}–"
+            f"{ours['pckh'].max():.1f} %."
+        )
+        if t_max in ref.index:
+            line += (
+                f" At λ = {ours['lambda'].max():g} and threshold {t_max:g}, {kept:.3f} of the "
+                f"weights remain at {pckh:.1f} % PCKh; the control keeps "
+                f"{ref.loc[t_max, 'retained']:.3f} at {ref.loc[t_max, 'pckh']:.1f} %."
+            )
+        lines.append(line)
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- engineering
@@ -809,6 +1012,81 @@ def _channel_summary(report: pd.DataFrame) -> tuple[dict[str, int], list[dict[st
     return summary, layers
 
 
+def engineer(
+    full: Any,
+    sparse: Any,
+    train_data: Any,
+    val_data: Any,
+    config: Any,
+    *,
+    input_size: int,
+    finetune_epochs: int,
+    checkpoint: Path,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Cut the dead channels out of ``sparse`` and fine-tune the smaller network.
+
+    The shared second half of :func:`engineered_run` and the Bayesian chapter's engineering:
+    ``sparse`` is ``full`` with whole channel groups zeroed (by a threshold on group norms or
+    on Algorithm 1's ``gamma``); :func:`surgery.prune_zero_channels` removes them exactly
+    (checked on an ``input_size`` example input), then ``finetune_epochs`` epochs of :func:`train.fit` with
+    ``config`` (its ``epochs`` replaced) and the plain heatmap loss; ``0`` only cuts.
+
+    Returns:
+        The JSON-able part of the record that does not depend on how ``sparse`` was made:
+        ``params``, ``params_full``, ``retained``, ``size_mb``, ``size_mb_full``,
+        ``checkpoint_mb``, ``pckh_thresholded``, ``pckh_before``, ``pckh_after``,
+        ``table_before``, ``table_after``, ``history``, ``channels``, ``layers``,
+        ``keep_ratios``, ``train_seconds``, ``diverged`` and ``checkpoint``.
+    """
+    from . import bench, surgery, train
+
+    pruned = surgery.prune_zero_channels(sparse, _example_input(input_size))
+    _, table_sparse = train.evaluate(sparse, val_data, batch_size=_EVAL_BATCH)
+    _, table_before = train.evaluate(pruned, val_data, batch_size=_EVAL_BATCH)
+    summary, layers = _channel_summary(surgery.channel_report(full, pruned))
+    ratios = surgery.keep_ratios(full, pruned)
+    if finetune_epochs > 0:
+        result = train.fit(
+            pruned,
+            train_data,
+            val_data,
+            dataclasses.replace(config, epochs=finetune_epochs),
+            checkpoint=checkpoint,
+            progress=progress,
+        )
+        history = result.history.to_dict("records")
+        table_after = result.table or _nan_table()
+        diverged, seconds = result.diverged, result.seconds
+    else:
+        train.save_atomic({"model": pruned.state_dict()}, checkpoint)
+        history, table_after, diverged, seconds = [], table_before, False, 0.0
+    pruned.eval()
+    params, params_full = bench.count_params(pruned), bench.count_params(full)
+    return _plain(
+        {
+            "params": params,
+            "params_full": params_full,
+            "retained": params / params_full,
+            "size_mb": bench.size_mb(pruned, "fp32"),
+            "size_mb_full": bench.size_mb(full, "fp32"),
+            "checkpoint_mb": bench.checkpoint_mb(pruned),
+            "pckh_thresholded": float(table_sparse["Mean"]),
+            "pckh_before": float(table_before["Mean"]),
+            "pckh_after": float(table_after.get("Mean", math.nan)),
+            "table_before": table_before,
+            "table_after": table_after,
+            "history": history,
+            "channels": summary,
+            "layers": layers,
+            "keep_ratios": {k: float(v) for k, v in ratios.items()},
+            "train_seconds": float(seconds),
+            "diverged": bool(diverged),
+            "checkpoint": str(checkpoint),
+        }
+    )
+
+
 def engineered_run(
     method: str,
     lam: float,
@@ -851,7 +1129,7 @@ def engineered_run(
         ValueError: at once for bad arguments (as :func:`regularized_run`, and a threshold
             <= 0 or negative ``finetune_epochs``); when the regularized run diverged.
     """
-    from . import bench, regularizers, surgery, train
+    from . import regularizers
 
     threshold = _check_threshold(threshold)
     finetune_epochs = _check_epochs("finetune_epochs", finetune_epochs, minimum=0)
@@ -883,53 +1161,26 @@ def engineered_run(
     full = trained["model"]
     sparse = copy.deepcopy(full).eval()
     zeroed = regularizers.threshold_(sparse, threshold, "group")
-    pruned = surgery.prune_zero_channels(sparse, _example_input(plan.settings["input_size"]))
-    val_data = trained["val_data"]
-    _, table_sparse = train.evaluate(sparse, val_data, batch_size=_EVAL_BATCH)
-    _, table_before = train.evaluate(pruned, val_data, batch_size=_EVAL_BATCH)
-    summary, layers = _channel_summary(surgery.channel_report(full, pruned))
-    ratios = surgery.keep_ratios(full, pruned)
-
-    if finetune_epochs > 0:
-        result = train.fit(
-            pruned,
-            trained["train_data"],
-            val_data,
-            _config(plan.settings, finetune_epochs, lr, plan.seed, plan.threads),
-            checkpoint=checkpoint,
-            progress=progress,
-        )
-        history = result.history.to_dict("records")
-        table_after = result.table or _nan_table()
-        diverged, seconds = result.diverged, result.seconds
-    else:
-        train.save_atomic({"model": pruned.state_dict()}, checkpoint)
-        history, table_after, diverged, seconds = [], table_before, False, 0.0
-    pruned.eval()
-    params, params_full = bench.count_params(pruned), bench.count_params(full)
+    record = engineer(
+        full,
+        sparse,
+        trained["train_data"],
+        trained["val_data"],
+        _config(plan.settings, max(finetune_epochs, 1), lr, plan.seed, plan.threads),
+        input_size=plan.settings["input_size"],
+        finetune_epochs=finetune_epochs,
+        checkpoint=checkpoint,
+        progress=progress,
+    )
     record = _plain(
         {
             "key": key,
             "regularized_key": plan.key,
-            "params": params,
-            "params_full": params_full,
-            "retained": params / params_full,
-            "size_mb": bench.size_mb(pruned, "fp32"),
-            "size_mb_full": bench.size_mb(full, "fp32"),
-            "checkpoint_mb": bench.checkpoint_mb(pruned),
+            "method": plan.method,
+            "lam": plan.lam,
+            "threshold": threshold,
             "zeroed": int(zeroed),
-            "pckh_thresholded": float(table_sparse["Mean"]),
-            "pckh_before": float(table_before["Mean"]),
-            "pckh_after": float(table_after.get("Mean", math.nan)),
-            "table_before": table_before,
-            "table_after": table_after,
-            "history": history,
-            "channels": summary,
-            "layers": layers,
-            "keep_ratios": {k: float(v) for k, v in ratios.items()},
-            "train_seconds": float(seconds),
-            "diverged": bool(diverged),
-            "checkpoint": str(checkpoint),
+            **record,
         }
     )
     _write_json(record_path, {"record": record})
@@ -954,15 +1205,146 @@ def engineered_table(engineered: Mapping[str, Any], baseline: Mapping[str, Any])
     return pd.DataFrame(rows, columns=["model", "params_m", "size_mb", "retained", "pckh"])
 
 
+def engineered_summary(
+    engineered: Sequence[Mapping[str, Any]],
+    baseline: Mapping[str, Any],
+    thesis: str = "group_lasso",
+) -> pd.DataFrame:
+    """Table 5.6 (``thesis='group_lasso'``) or 5.8 (``'bayesian'``) beside Table 5.3, ours and
+    the thesis's: one row per model.
+
+    Args:
+        engineered: :func:`engineered_run` (or ``bayesian_engineered_run``) records; each
+            names its lambda and threshold.
+        baseline: the :func:`baseline_run` record they started from.
+        thesis: whose engineered model the thesis rows show.
+
+    Returns:
+        Columns ``source`` (``ours (CPU scale)`` or ``thesis``), ``model``, ``lambda``,
+        ``threshold``, ``params_m``, ``retained`` (parameters kept), ``theoretical_mb``
+        (``retained`` x the full-scale 136.32 MB: the size at the thesis's scale) and ``pckh``.
+        Our engineered models get two rows, before and after fine-tuning.
+    """
+    if thesis not in _ENGINEERED_TABLES:
+        raise ValueError(f"thesis={thesis!r}; expected one of {tuple(_ENGINEERED_TABLES)}")
+    full_mb = full_scale_baseline_mb()
+    rows = []
+    for record in engineered:
+        base = (record["params_full"] / 1e6, 1.0, full_mb, baseline["table"]["Mean"])
+        if not rows:
+            rows.append(("ours (CPU scale)", "baseline", math.nan, math.nan, *base))
+        cell = (record["lam"], record["threshold"], record["params"] / 1e6, record["retained"])
+        size = record["retained"] * full_mb
+        rows.append(("ours (CPU scale)", "engineered", *cell, size, record["pckh_before"]))
+        rows.append(
+            ("ours (CPU scale)", "engineered, fine-tuned", *cell, size, record["pckh_after"])
+        )
+    base = thesis_table("baseline").iloc[0]
+    eng = thesis_table(_ENGINEERED_TABLES[thesis]).iloc[0]
+    lam, threshold = THESIS_ENGINEERED_CELLS[thesis]
+    rows.append(
+        (
+            "thesis",
+            "baseline",
+            math.nan,
+            math.nan,
+            base["params_m"],
+            1.0,
+            base["size_mb"],
+            base["pckh"],
+        )
+    )
+    rows.append(
+        (
+            "thesis",
+            "engineered, fine-tuned",
+            lam,
+            threshold,
+            eng["params_m"],
+            eng["params_m"] / base["params_m"],
+            eng["size_mb"],
+            eng["pckh"],
+        )
+    )
+    columns = [
+        "source",
+        "model",
+        "lambda",
+        "threshold",
+        "params_m",
+        "retained",
+        "theoretical_mb",
+        "pckh",
+    ]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def engineering_targets(
+    cells: pd.DataFrame,
+    method: str,
+    thesis_cell: tuple[float, float],
+    baseline_pckh: float,
+    max_drop: float,
+) -> dict[str, tuple[float, float]]:
+    """The cells to engineer, by label: the thesis's cell and the one :func:`choose_cell`
+    picks (one entry when they coincide)."""
+    thesis_cell = (float(thesis_cell[0]), float(thesis_cell[1]))
+    chosen = choose_cell(cells, method, baseline_pckh, max_drop)
+    if chosen is None:
+        return {"thesis's cell": thesis_cell}
+    ours = (float(chosen["lambda"]), float(chosen["threshold"]))
+    if (_key_value(ours[0]), _key_value(ours[1])) == tuple(map(_key_value, thesis_cell)):
+        return {"thesis's cell, also the sparsest within the drop": thesis_cell}
+    return {"thesis's cell": thesis_cell, f"sparsest within {max_drop:g} points": ours}
+
+
+def engineering_notes(engineered: Mapping[str, Mapping[str, Any]]) -> str:
+    """One Markdown line per engineered model: what surgery removed and what it scored."""
+    lines = []
+    for label, record in engineered.items():
+        ch = record["channels"]
+        lines.append(
+            f"* *{label}* (λ = {record['lam']:g}, threshold {record['threshold']:g}): surgery "
+            f"removed {ch['channels_before'] - ch['channels_after']:,} of "
+            f"{ch['channels_before']:,} output channels in {ch['layers_pruned']} of "
+            f"{ch['layers']} layers ({100 * (1 - record['retained']):.1f} % of the parameters). "
+            f"The thresholded network scored {record['pckh_thresholded']:.2f} % and the cut one "
+            f"{record['pckh_before']:.2f} % (the cut is exact); {record['pckh_after']:.2f} % "
+            "after fine-tuning."
+        )
+    return "\n".join(lines)
+
+
+def choose_cell(
+    cells: pd.DataFrame, method: str, baseline_pckh: float, max_drop: float
+) -> pd.Series | None:
+    """The cell with the fewest retained weights whose PCKh is at most ``max_drop`` points
+    below the baseline's (the thesis picks "a trade-off between size and PCKh"; this is a
+    stated rule for it). ``None`` when no cell qualifies."""
+    if isinstance(max_drop, bool) or not isinstance(max_drop, int | float) or max_drop < 0:
+        raise ValueError(f"max_drop={max_drop!r}; expected a number of PCKh points >= 0")
+    if method not in TABLE_METHODS:
+        raise ValueError(f"method={method!r}; expected one of {TABLE_METHODS}")
+    ok = cells[
+        (cells["method"] == method)
+        & (cells["pckh"] >= baseline_pckh - max_drop)
+        & ~cells["diverged"].astype(bool)
+    ]
+    if ok.empty:
+        return None
+    return ok.sort_values(["retained", "pckh"], ascending=[True, False], kind="stable").iloc[0]
+
+
 # --------------------------------------------------------------------------- full scale
 
 
 def _cost_row(
-    variant: str, net: Any, shape: tuple[int, int, int], threads: int, repeats: int, warmup: int
+    variant: str, net: Any, shape: tuple[int, int, int], timings: Sequence[Any]
 ) -> dict[str, Any]:
     from . import bench
+    from .deploy import over_rounds
 
-    timing = bench.latency(net, shape, threads=threads, warmup=warmup, repeats=repeats)
+    timing = over_rounds(list(timings))
     return {
         "variant": variant,
         "params": bench.count_params(net),
@@ -976,6 +1358,37 @@ def _cost_row(
     }
 
 
+def full_scale_models(
+    keep_ratios: Mapping[str, Mapping[str, float]],
+    *,
+    model: str = FULL_SCALE_MODEL,
+    model_kwargs: Mapping[str, Any] | None = None,
+    input_size: int = FULL_SCALE_INPUT,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The dense full-scale model and, per label, the same model cut to ``keep_ratios``
+    (:func:`surgery.apply_keep_ratios`; the weights kept are the dense model's, for cost,
+    not accuracy), all in eval mode: ``{"dense": ..., label: ...}``.
+
+    Raises:
+        ValueError: for a bad keep ratio or unit, or a label ``"dense"``.
+    """
+    import torch
+
+    from . import surgery
+    from .registry import create_model
+
+    if "dense" in keep_ratios:
+        raise ValueError("'dense' names the uncut model; give the engineered ones other labels")
+    torch.manual_seed(seed)
+    dense = create_model(model, **dict(model_kwargs or {})).eval()
+    example = _example_input(min(input_size, 64), batch=1)
+    out = {"dense": dense}
+    for label, ratios in keep_ratios.items():
+        out[label] = surgery.apply_keep_ratios(dense, dict(ratios), example).eval()
+    return out
+
+
 def full_scale_latency(
     keep_ratios: Mapping[str, float],
     threads: int = 1,
@@ -986,15 +1399,22 @@ def full_scale_latency(
     input_size: int = FULL_SCALE_INPUT,
     random_sparsity: float = 0.7,
     warmup: int = 3,
+    rounds: int = 3,
     seed: int = 0,
 ) -> pd.DataFrame:
     """Dense, engineered and randomly sparse versions of one model: size, work and latency.
+
+    Latencies are timed in ``rounds`` passes over all variants in turn, and each is the median
+    of its rounds' medians (``deploy.over_rounds``): a slow spell of the machine then hits
+    every variant alike instead of one of them.
 
     * ``dense``: ``create_model(model, **model_kwargs)`` (default: the thesis's ResNet-50
       Simple Baselines at 256 x 256);
     * ``engineered``: :func:`surgery.apply_keep_ratios` with ``keep_ratios`` (an
       :func:`engineered_run`'s), i.e. the CPU-scale pruning carried to this model (the
-      weights kept are the dense model's own: for timing, not accuracy);
+      weights kept are the dense model's own: for timing, not accuracy); several engineered
+      variants are timed when ``keep_ratios`` maps labels to ratios (rows
+      ``engineered (label)``);
     * ``random sparsity``: the dense model with ``random_sparsity`` of every convolution's
       weights set to zero at random (what L1 thresholding gives): the same shapes, so the same
       dense kernels and the same time.
@@ -1011,32 +1431,40 @@ def full_scale_latency(
         ValueError: for a bad keep ratio or unit (see :func:`surgery.apply_keep_ratios`) or a
             ``random_sparsity`` outside [0, 1).
     """
-    import torch
     from torch import nn
 
-    from . import surgery
-    from .registry import create_model
     from .sparsity_timing import random_sparse_
 
     if isinstance(random_sparsity, bool) or not 0.0 <= float(random_sparsity) < 1.0:
         raise ValueError(f"random_sparsity={random_sparsity!r}; expected a fraction in [0, 1)")
-    torch.manual_seed(seed)
-    dense = create_model(model, **dict(model_kwargs or {})).eval()
-    example = _example_input(min(input_size, 64), batch=1)
-    engineered = surgery.apply_keep_ratios(dense, dict(keep_ratios), example).eval()
+    if keep_ratios and all(isinstance(v, Mapping) for v in keep_ratios.values()):
+        variants = {f"engineered ({label})": dict(r) for label, r in keep_ratios.items()}
+    else:
+        variants = {"engineered": dict(keep_ratios)}
+    models = full_scale_models(
+        variants, model=model, model_kwargs=model_kwargs, input_size=input_size, seed=seed
+    )
+    dense = models.pop("dense")
+    engineered = list(models.items())
     sparse = copy.deepcopy(dense)
     convs = [m for m in sparse.modules() if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)]
     for i, conv in enumerate(convs):
         random_sparse_(conv, float(random_sparsity), seed=seed + i)
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise ValueError(f"rounds={rounds!r}; expected an int >= 1")
+    from .bench import latency
+
     shape = (3, input_size, input_size)
-    rows = [
-        _cost_row(name, net, shape, threads, repeats, warmup)
-        for name, net in (
-            ("dense", dense),
-            ("engineered", engineered),
-            (f"random sparsity ({100 * random_sparsity:.0f} % of conv weights zero)", sparse),
-        )
+    nets = [
+        ("dense", dense),
+        *engineered,
+        (f"random sparsity ({100 * random_sparsity:.0f} % of conv weights zero)", sparse),
     ]
+    timings: list[list[Any]] = [[] for _ in nets]
+    for _ in range(rounds):
+        for i, (_, net) in enumerate(nets):
+            timings[i].append(latency(net, shape, threads=threads, warmup=warmup, repeats=repeats))
+    rows = [_cost_row(name, net, shape, t) for (name, net), t in zip(nets, timings, strict=True)]
     out = pd.DataFrame(rows)
     dense_row = out.iloc[0]
     out.insert(3, "retained", out["nonzero_params"] / dense_row["nonzero_params"])
@@ -1044,6 +1472,95 @@ def full_scale_latency(
     out["speedup"] = dense_row["latency_ms"] / out["latency_ms"]
     out["input_size"] = input_size
     return out
+
+
+def speed_findings(speed: pd.DataFrame) -> str:
+    """What :func:`full_scale_latency` shows, as Markdown beside the thesis's phone (Table 5.9)."""
+    dense, random = speed.iloc[0], speed.iloc[-1]
+    thesis = _thesis_phone_speedup()
+    lines = [
+        f"* **{row['variant']}** keeps {row['retained']:.3f} of the weights and "
+        f"{row['gmacs'] / dense['gmacs']:.3f} of the multiply-accumulates, and runs "
+        f"**{row['speedup']:.2f}× faster** than the dense network on this CPU "
+        f"({row['latency_ms']:.0f} ms against {dense['latency_ms']:.0f} ms)."
+        for _, row in speed.iloc[1:-1].iterrows()
+    ]
+    lines.append(
+        f"* The thesis's engineered model ran {thesis:.2f}× faster than its baseline on a phone "
+        "(Table 5.9)."
+    )
+    lines.append(
+        f"* The **randomly sparse** network has {random['retained']:.3f} of its weights non-zero, "
+        f"yet runs at {random['speedup']:.2f}× the dense speed: zeros in dense tensors are "
+        "multiplied like any other number, so L1's random sparsity saves space only once stored "
+        "in a sparse format, and no time."
+    )
+    return "\n".join(lines)
+
+
+def _fewest_within(cells: pd.DataFrame, baseline_pckh: float, drop: float) -> float:
+    ok = cells[cells["pckh"] >= baseline_pckh - drop]
+    return float(ok["retained"].min()) if len(ok) else math.nan
+
+
+def method_comparison(
+    cells: Mapping[str, pd.DataFrame], baseline_pckh: float, drops: Sequence[float] = (1.0, 3.0)
+) -> str:
+    """Which method keeps the fewest weights at a given accuracy cost, ours and the thesis's.
+
+    For each PCKh drop (points below each side's own baseline), the smallest retained fraction
+    any cell of each method reaches within it, as Markdown.
+    """
+    thesis_base = float(thesis_table("baseline")["pckh"].iloc[0])
+    lines = []
+    for drop in drops:
+        parts = []
+        for method, ours in cells.items():
+            mine = _fewest_within(ours, baseline_pckh, drop)
+            theirs = (
+                _fewest_within(thesis_table(method), thesis_base, drop)
+                if method in TABLE_METHODS
+                else math.nan
+            )
+            parts.append(
+                f"{method.replace('_', ' ')} {mine:.3f} (thesis {theirs:.3f})"
+                if not math.isnan(theirs)
+                else f"{method.replace('_', ' ')} {mine:.3f}"
+            )
+        lines.append(
+            f"* Within {drop:g} PCKh point(s) of the baseline, the fewest weights retained: "
+            + "; ".join(parts)
+            + " (nan: no cell within the drop)."
+        )
+    return "\n".join(lines)
+
+
+def deployment_findings(table: pd.DataFrame) -> str:
+    """The deployment table's speedups (fp32, per runtime and threads) beside the thesis's."""
+    thesis = _thesis_phone_speedup()
+    fp32 = table[(table["format"] == "fp32") & (table["model"] != table["model"].iloc[0])]
+    lines = []
+    for model, part in fp32.groupby("model", sort=False):
+        speeds = ", ".join(
+            f"{row.runtime} {row.threads} thread(s) {row.speedup:.2f}×"
+            for row in part.itertuples()
+            if not pd.isna(row.speedup)
+        )
+        lines.append(f"* **{model}**: {speeds}.")
+    lines.append(f"* The thesis's compressed model on its phone: {thesis:.2f}×.")
+    return "\n".join(lines)
+
+
+def _thesis_phone_speedup() -> float:
+    """Dense / compressed inference time on the thesis's phone (Table 5.9)."""
+    from .notebook import seed_table
+
+    raw = seed_table("thesis_table_5_9")
+    times = [c for c in raw.columns if "time" in c.lower()]
+    if not times:
+        raise ValueError(f"thesis_table_5_9 has no time column: {list(raw.columns)}")
+    values = raw[times[0]].astype(float)
+    return float(values.max() / values.min())
 
 
 # --------------------------------------------------------------------------- figures
@@ -1124,5 +1641,59 @@ def plot_learning_curves(runs: pd.DataFrame):
                 ax.set_yscale("log")
         row[2].set(title=f"{method}: validation", xlabel="epoch", ylabel="mean PCKh@0.5 (%)")
         row[2].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_weight_magnitudes(model: Any, thresholds: Sequence[float] = THESIS_THRESHOLDS):
+    """Where the thresholds fall: histograms of the single convolution weights' magnitudes
+    (what L1 thresholding compares) and of the channel groups' L2 norms (what group
+    thresholding compares), on log axes, with one line per threshold and the share below it."""
+    import matplotlib.pyplot as plt
+    import torch
+
+    from . import regularizers
+
+    thresholds = _check_thresholds(thresholds)
+    with torch.no_grad():
+        weights = torch.cat(
+            [w.detach().abs().flatten() for w in regularizers.conv_weights(model).values()]
+        )
+        norms = regularizers.group_norms(model).detach()
+    panels = [
+        ("single weights |w| (L1 thresholding)", weights.numpy()),
+        ("group L2 norms (group-lasso thresholding)", norms.numpy()),
+    ]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    for ax, (title, values) in zip(axes, panels, strict=True):
+        positive = values[values > 0]
+        low = min(min(thresholds) / 10, positive.min()) if positive.size else min(thresholds) / 10
+        high = max(positive.max(), max(thresholds) * 10) if positive.size else 1.0
+        bins = np.logspace(np.log10(low), np.log10(high), 60)
+        ax.hist(positive, bins=bins, color="C0", alpha=0.8)
+        for i, t in enumerate(sorted(thresholds, reverse=True)):
+            share = 100 * float((values < t).mean())
+            ax.axvline(t, color=f"C{i + 1}", linestyle="--", label=f"{t:g}: {share:.1f} % below")
+        ax.set(xscale="log", title=title, xlabel="magnitude", ylabel="count")
+        ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_kept_channels(engineered: Mapping[str, Any]):
+    """Output channels of every convolution before and after surgery, in network order
+    (an :func:`engineered_run` record's ``layers``)."""
+    import matplotlib.pyplot as plt
+
+    layers = pd.DataFrame(engineered["layers"])
+    x = np.arange(len(layers))
+    fig, ax = plt.subplots(figsize=(11, 3.4))
+    ax.bar(x, layers["out_before"], color="lightgrey", label="before")
+    ax.bar(x, layers["out_after"], color="C0", label="after surgery")
+    stages = layers["layer"].str.extract(r"^(?:backbone\.)?(\w+?)\.")[0].fillna(layers["layer"])
+    starts = [i for i in range(len(stages)) if i == 0 or stages.iloc[i] != stages.iloc[i - 1]]
+    ax.set_xticks(starts, [stages.iloc[i] for i in starts], rotation=45, ha="right", fontsize=8)
+    ax.set(ylabel="output channels", yscale="log", xlim=(-1, len(layers)))
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

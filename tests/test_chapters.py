@@ -227,3 +227,58 @@ def test_relative_out_path_puts_results_beside_the_notebook(tmp_path, monkeypatc
     )
     # The kernel runs in the notebooks folder: the path it gets must not be relative.
     assert str((tmp_path / "rel" / "results").resolve()) in outputs_text(run.output)
+
+
+def _package(tmp_path):
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("from .base import f\n")
+    (pkg / "base.py").write_text("def f():\n    return 1\n")
+    (pkg / "study.py").write_text("from . import helper\n")
+    (pkg / "helper.py").write_text(
+        "import importlib\n\n\ndef load():\n    return importlib.import_module('pkg.sub')\n"
+    )
+    (pkg / "sub" / "__init__.py").write_text("from . import inner\nfrom ..leaf import g\n")
+    (pkg / "sub" / "inner.py").write_text("X = 1\n")
+    (pkg / "leaf.py").write_text('"""Not pkg.unrelated (a docstring is no import)."""\ng = 2\n')
+    (pkg / "unrelated.py").write_text("Y = 1\n")
+    return pkg
+
+
+def test_chapter_modules_follow_imports_transitively(tmp_path):
+    import nbformat
+
+    pkg = _package(tmp_path)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("ph.unrelated is only prose here"),
+        nbformat.v4.new_code_cell("import pkg as ph\nph.study.helper.load()"),
+    ]
+    used = chapters.chapter_modules(nb, pkg)
+    assert used == ["__init__", "base", "helper", "leaf", "study", "sub"]
+    base = chapters.package_digest(pkg, used)
+    (pkg / "unrelated.py").write_text("Y = 2\n")
+    assert chapters.package_digest(pkg, used) == base
+    (pkg / "sub" / "inner.py").write_text("X = 2\n")  # a subpackage counts as a whole
+    assert chapters.package_digest(pkg, used) != base
+    nb.cells.append(nbformat.v4.new_code_cell("%time 1"))  # unparsable: everything counts
+    assert "unrelated" in chapters.chapter_modules(nb, pkg)
+
+
+def test_a_summary_chapter_goes_stale_when_the_results_it_reads_change(tmp_path):
+    layout = make_chapter(tmp_path)
+    path = layout.notebooks / "toy.ipynb"
+    nb = nbformat.read(str(path), as_version=4)
+    nb.cells[2].source += '\nREADS_RESULTS = ["study"]'
+    nbformat.write(nb, str(path))
+    chapter = chapters.load_chapter("toy", layout)
+    assert chapter.reads_results == ("study",)
+    params = chapter.defaults()
+    absent = chapters.fingerprint(chapter, params)
+    results = tmp_path / "book" / "results" / "study"
+    results.mkdir(parents=True)
+    (results / "table.csv").write_text("a\n1\n")
+    first = chapters.fingerprint(chapter, params)
+    assert first != absent
+    (results / "table.csv").write_text("a\n2\n")
+    assert chapters.fingerprint(chapter, params) != first

@@ -168,9 +168,42 @@ def test_group_lasso_then_engineering_is_exact(cache, monkeypatch):
         "engineered and fine-tuned",
     ]
 
+    fig = C.plot_kept_channels(tuned)
+    heights = [bar.get_height() for bar in fig.axes[0].patches]
+    layers = len(tuned["layers"])
+    assert len(heights) == 2 * layers and sum(heights[layers:]) == cut["channels"]["channels_after"]
+
     _no_training(monkeypatch)
     again = C.engineered_run("group_lasso", 1e-6, threshold, finetune_epochs=1, **common)
     assert again == tuned
+
+
+def test_baseline_control_and_table(cache):
+    record = C.baseline_run(**TINY)
+    control = C.baseline_cells(TINY, [0.01, 0.001])
+    assert list(control["method"]) == ["l1", "l1", "group_lasso", "group_lasso"]
+    assert (control["lambda"] == 0).all() and list(control["threshold"]) == [0.01, 0.001] * 2
+    net = C._create(C._baseline_settings(TINY))
+    weights = torch.cat([w.flatten() for w in R.conv_weights(net).values()])
+    # weight thresholding at 0.01 zeroes what is below 0.01 in the *trained* baseline
+    trained = C.experiments.load_run_model(
+        record, "simple_baselines_resnet50", TINY["model_kwargs"]
+    )
+    small = sum(int((w.abs() < 0.01).sum()) for w in R.conv_weights(trained).values())
+    total = sum(p.numel() for p in trained.parameters())
+    assert control["sparsity"].iloc[0] == pytest.approx(100 * small / total)
+    assert weights.numel() < total
+    with pytest.raises(ValueError, match="threshold=-1"):
+        C.baseline_cells(TINY, [-1])
+
+    cpu = C.cpu_scale_card(TINY, repeats=1)
+    full = {**cpu, "params": 33_999_440, "checkpoint_mb": 136.32, "input_shape": [3, 256, 256]}
+    table = C.baseline_table(full, cpu, record)
+    assert list(table["source"].str.split(",").str[0]) == ["thesis (Table 5.3", "ours", "ours"]
+    assert table["params_m"].tolist()[:2] == [33.9, 33.99944]
+    assert table["input"].tolist() == [256, 256, 64]
+    assert table["pckh"].iloc[2] == record["table"]["Mean"] and math.isnan(table["pckh"].iloc[1])
+    assert cpu["params"] == record["params"]
 
 
 # --------------------------------------------------------------------------- tables
@@ -257,6 +290,147 @@ def test_compare_cells():
     assert both["pckh_ours"].isna().sum() == 12
 
 
+def test_table_with_thesis_and_findings():
+    thesis = C.thesis_table("l1")
+    ours = thesis.assign(sparsity=100 * (1 - thesis["retained"]), diverged=False)
+    ours["lambda"] = ours["lambda"] * (1 + 1e-12)  # floats that went through JSON and back
+    ours["pckh"] = ours["pckh"] - 20
+    table = C.table_with_thesis(ours, "l1")
+    assert len(table) == 18 and "method" not in table.columns
+    assert (table["pckh_thesis"] - table["pckh"]).round(9).eq(20).all()
+    assert (table["retained"] == table["retained_thesis"]).all()
+    control = pd.DataFrame(
+        {
+            "method": "l1",
+            "lambda": 0.0,
+            "threshold": [0.01, 0.001, 0.0001],
+            "retained": [0.9, 0.95, 0.99],
+            "pckh": 70.0,
+        }
+    )
+    text = C.sweep_findings(ours, control)
+    assert "ρ(λ, retained) = -0.99; the thesis's -0.99" in text  # ours equal the thesis's here
+    assert "0.243 of the weights remain at 55.3 % PCKh; the control keeps 0.900 at 70.0 %" in text
+    assert C.table_with_thesis(ours.iloc[:0], "l1").empty
+
+
+def test_choose_cell_and_engineered_summary():
+    cells = pd.DataFrame(
+        {
+            "method": ["group_lasso"] * 3 + ["l1"],
+            "lambda": [1e-5, 1e-6, 1e-7, 1e-5],
+            "threshold": 0.01,
+            "retained": [0.2, 0.5, 0.9, 0.1],
+            "pckh": [40.0, 55.0, 58.0, 57.0],
+            "diverged": False,
+        }
+    )
+    chosen = C.choose_cell(cells, "group_lasso", baseline_pckh=58.0, max_drop=5)
+    assert chosen["lambda"] == 1e-6  # 1e-5 loses 18 points; l1 is another method
+    assert C.choose_cell(cells, "group_lasso", 80.0, 5) is None
+    with pytest.raises(ValueError, match="max_drop=-1"):
+        C.choose_cell(cells, "group_lasso", 58.0, -1)
+
+    record = {
+        "lam": 3e-9,
+        "threshold": 0.01,
+        "params": 500,
+        "params_full": 1000,
+        "retained": 0.5,
+        "pckh_before": 40.0,
+        "pckh_after": 50.0,
+    }
+    table = C.engineered_summary([record], {"table": {"Mean": 55.0}})
+    assert list(table["source"]) == ["ours (CPU scale)"] * 3 + ["thesis"] * 2
+    assert table["pckh"].tolist() == [55.0, 40.0, 50.0, 87.8, 84.22]
+    assert table["theoretical_mb"].iloc[1] == pytest.approx(0.5 * C.full_scale_baseline_mb())
+    assert table["retained"].iloc[-1] == pytest.approx(14.5 / 33.9)
+    assert (table["lambda"].iloc[-1], table["threshold"].iloc[-1]) == C.THESIS_ENGINEERED_CELLS[
+        "group_lasso"
+    ]
+
+
+def test_engineering_targets_and_notes():
+    cells = pd.DataFrame(
+        {
+            "method": "bayesian",
+            "lambda": [5e-8, 1e-8, 1e-9],
+            "threshold": 0.01,
+            "retained": [0.2, 0.5, 0.9],
+            "pckh": [40.0, 55.0, 58.0],
+            "diverged": False,
+        }
+    )
+    both = C.engineering_targets(cells, "bayesian", (1e-9, 0.01), 58.0, 5.0)
+    assert both == {"thesis's cell": (1e-9, 0.01), "sparsest within 5 points": (1e-8, 0.01)}
+    one = C.engineering_targets(cells, "bayesian", (1e-8 * (1 + 1e-12), 0.01), 58.0, 5.0)
+    assert list(one) == ["thesis's cell, also the sparsest within the drop"]
+    assert list(C.engineering_targets(cells, "bayesian", (1e-8, 0.01), 99.0, 5.0)) == [
+        "thesis's cell"
+    ]
+    record = {
+        "lam": 1e-8,
+        "threshold": 0.01,
+        "retained": 0.75,
+        "channels": {"channels_before": 100, "channels_after": 60, "layers_pruned": 3, "layers": 9},
+        "pckh_thresholded": 50.0,
+        "pckh_before": 50.0,
+        "pckh_after": 55.5,
+    }
+    text = C.engineering_notes({"a": record})
+    assert "removed 40 of 100 output channels in 3 of 9 layers (25.0 % of the parameters)" in text
+    assert "55.50 % after fine-tuning" in text
+    summary = C.engineered_summary(
+        [{**record, "params": 5, "params_full": 10}], {"table": {"Mean": 60.0}}, thesis="bayesian"
+    )
+    assert summary["pckh"].iloc[-1] == 86.42 and summary["params_m"].iloc[-1] == 11.3
+    with pytest.raises(ValueError, match="thesis='l1'"):
+        C.engineered_summary([record], {"table": {"Mean": 60.0}}, thesis="l1")
+
+
+def test_method_comparison_and_bayesian_thesis_table():
+    bayes = C.thesis_table("bayesian")
+    assert len(bayes) == 9 and list(dict.fromkeys(bayes["lambda"])) == [5e-8, 1e-8, 1e-9]
+    ours = {m: C.thesis_table(m) for m in C.TABLE_METHODS}
+    text = C.method_comparison(ours, 87.8, drops=(3.0,))
+    # the thesis's own cells: within 3 points of 87.8 (>= 84.8) the Bayesian cells reach 0.301
+    assert "bayesian 0.301 (thesis 0.301)" in text
+    assert "group lasso 0.404 (thesis 0.404)" in text
+
+
+def test_deployment_findings():
+    table = pd.DataFrame(
+        {
+            "model": ["dense", "dense", "small", "small"],
+            "runtime": ["pytorch", "onnxruntime"] * 2,
+            "format": "fp32",
+            "threads": 1,
+            "speedup": [1.0, 1.0, 2.5, float("nan")],
+        }
+    )
+    text = C.deployment_findings(table)
+    assert (
+        "**small**: pytorch 1 thread(s) 2.50×." in text and "dense" not in text.split("\n")[0][:12]
+    )
+    assert "1.93×" in text
+
+
+def test_speed_findings():
+    speed = pd.DataFrame(
+        {
+            "variant": ["dense", "engineered", "random"],
+            "retained": [1.0, 0.5, 0.3],
+            "gmacs": [10.0, 4.0, 10.0],
+            "latency_ms": [200.0, 100.0, 198.0],
+            "speedup": [1.0, 2.0, 200 / 198],
+        }
+    )
+    text = C.speed_findings(speed)
+    assert "0.400 of the multiply-accumulates" in text and "**2.00× faster**" in text
+    assert "ran 1.93× faster than its baseline on a phone" in text
+    assert "runs at 1.01× the dense speed" in text
+
+
 # --------------------------------------------------------------------------- full scale
 
 
@@ -270,6 +444,8 @@ def test_full_scale_latency_on_a_small_model():
         input_size=64,
     )
     assert list(table["variant"][:2]) == ["dense", "engineered"]
+    with pytest.raises(ValueError, match="'dense' names the uncut model"):
+        C.full_scale_models({"dense": ratios})
     dense, engineered, sparse = (table.iloc[i] for i in range(3))
     assert engineered["params"] < dense["params"] and engineered["gmacs"] < dense["gmacs"]
     assert engineered["checkpoint_mb"] < dense["checkpoint_mb"]
@@ -281,6 +457,15 @@ def test_full_scale_latency_on_a_small_model():
     assert dense["speedup"] == 1.0 and (table["latency_ms"] > 0).all()
     with pytest.raises(ValueError, match="random_sparsity=1.0"):
         C.full_scale_latency(ratios, random_sparsity=1.0)
+    two = C.full_scale_latency(
+        {"a": ratios, "b": {"layer3.internal": 0.25}},
+        repeats=1,
+        warmup=0,
+        model_kwargs={"width": 8, "deconv_channels": 16},
+        input_size=64,
+    )
+    assert list(two["variant"][:3]) == ["dense", "engineered (a)", "engineered (b)"]
+    assert two["params"].iloc[1] == engineered["params"] and len(two) == 4
 
 
 # --------------------------------------------------------------------------- figures
@@ -314,4 +499,9 @@ def test_figures():
     plt.close(fig)
     fig = C.plot_learning_curves(runs)
     assert len(fig.axes) == 6
+    plt.close(fig)
+    net = C._create(C._baseline_settings(TINY))
+    fig = C.plot_weight_magnitudes(net, [0.01, 0.001])
+    assert [len(ax.get_lines()) for ax in fig.axes] == [2, 2]
+    assert "% below" in fig.axes[0].get_legend().get_texts()[0].get_text()
     plt.close(fig)

@@ -343,3 +343,128 @@ def test_groups_of_another_model_are_refused(tiny):
     del renamed.conv
     with pytest.raises(ValueError, match="'conv:filter'.*'conv.weight'"):
         R.group_norms(renamed, R.channel_groups(tiny))
+
+
+# --------------------------------------------------------------------------- Algorithm 1
+
+
+def _hessian_diagonal(model: nn.Module, batch: dict, target: torch.Tensor) -> dict:
+    """The exact diagonal of the Hessian of heatmap_loss, by torch.func (tiny models only)."""
+    from torch.func import functional_call, hessian
+
+    from pose_helpers.train import heatmap_loss
+
+    names = [n for n, _ in model.named_parameters()]
+    shapes = [p.shape for _, p in model.named_parameters()]
+    flat = torch.cat([p.detach().flatten() for _, p in model.named_parameters()])
+
+    def loss(theta: torch.Tensor) -> torch.Tensor:
+        params, start = {}, 0
+        for name, shape in zip(names, shapes, strict=True):
+            params[name] = theta[start : start + shape.numel()].reshape(shape)
+            start += shape.numel()
+        out = functional_call(model, params, (batch["image"],))
+        return heatmap_loss(out, target, batch["target_weight"])
+
+    diag = torch.diagonal(hessian(loss)(flat))
+    out, start = {}, 0
+    for name, shape in zip(names, shapes, strict=True):
+        out[name] = diag[start : start + shape.numel()].reshape(shape)
+        start += shape.numel()
+    return out
+
+
+def _batch(seed: int = 0) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    return {
+        "image": torch.randn(2, 2, 4, 4, generator=g),
+        "target_weight": torch.tensor([[1.0], [0.0]]),  # the second person's joint is unseen
+    }
+
+
+def test_ggn_diagonal_is_the_hessian_of_a_linear_model():
+    net = nn.Conv2d(2, 1, 3, padding=1)
+    batch = _batch()
+    target = torch.randn(2, 1, 4, 4, generator=torch.Generator().manual_seed(1))
+    exact = _hessian_diagonal(net, batch, target)
+    ggn = R.ggn_diagonal(net, [batch], exact=True)
+    for name in exact:
+        torch.testing.assert_close(ggn[name], exact[name], rtol=1e-5, atol=1e-7)
+    assert (ggn["weight"] > 0).all()
+
+
+def test_ggn_diagonal_is_the_hessian_at_zero_residual_and_the_estimate_is_unbiased(tiny):
+    tiny.eval()
+    batch = _batch(2)
+    batch["image"] = torch.randn(2, 2, 4, 4, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        target = tiny(batch["image"])  # zero residual: the Gauss-Newton matrix is the Hessian
+    exact = _hessian_diagonal(tiny, batch, target)
+    ggn = R.ggn_diagonal(tiny, [batch], exact=True)
+    for name in exact:
+        torch.testing.assert_close(ggn[name], exact[name], rtol=1e-4, atol=1e-6)
+    estimate = R.ggn_diagonal(tiny, [batch], samples=4000, seed=1)
+    for name in exact:
+        assert torch.allclose(estimate[name], exact[name], rtol=0.15, atol=1e-3 * exact[name].max())
+    tiny.train()
+    R.ggn_diagonal(tiny, [batch])
+    assert tiny.training  # the caller's mode is restored
+    with pytest.raises(ValueError, match="samples=0"):
+        R.ggn_diagonal(tiny, [batch], samples=0)
+    with pytest.raises(ValueError, match="batches is empty"):
+        R.ggn_diagonal(tiny, [])
+
+
+def test_reweighted_group_lasso_follows_table_4_1_by_hand(tiny):
+    state = R.ReweightedGroupLasso.start(tiny)
+    n = R.num_groups(state.groups)
+    assert state.omega.tolist() == [1.0] * n and state.active.all()
+    # outer 1 is the plain group lasso
+    assert state.penalty(tiny, 0.1).item() == pytest.approx(R.group_lasso_penalty(tiny, 0.1).item())
+
+    hessian = {name: torch.full_like(p, 2.0) for name, p in tiny.named_parameters()}
+    lam = 0.5
+    norms = R.group_norms(tiny).double()
+    state.update(tiny, hessian, lam)
+    torch.testing.assert_close(state.gamma, norms)  # gamma = ||W_g|| / omega(0)
+    # omega by hand: every weight has h = 2 / lam = 4, so C = 1 / (1/gamma + 4) for all of them
+    start = 0
+    for family in state.groups:
+        g = norms[start : start + family.size]
+        c = 1 / (1 / g + 4.0)
+        alpha = -c / g**2 + 1 / g
+        torch.testing.assert_close(
+            state.omega[start : start + family.size], torch.sqrt(family.numel * alpha.abs())
+        )
+        start += family.size
+    # the penalty now weighs each group by its omega
+    expected = lam * (state.omega * norms).sum()
+    assert state.penalty(tiny, lam).item() == pytest.approx(expected.item(), rel=1e-5)
+
+    # step 4: the group with the smallest gamma goes, whole (BN included), and stays pruned
+    smallest = int(torch.argmin(state.gamma))
+    threshold = float(state.gamma[smallest]) * 1.0001
+    assert state.prune(tiny, threshold) == int((state.gamma < threshold).sum()) >= 1
+    assert R.group_norms(tiny)[smallest] == 0 and not state.active[smallest]
+    state.update(tiny, hessian, lam)
+    assert not state.active[smallest] and math.isinf(state.omega[smallest])
+    assert state.penalty(tiny, lam).isfinite()
+
+    again = R.ReweightedGroupLasso.from_json(tiny, state.to_json())
+    torch.testing.assert_close(again.omega, state.omega)
+    assert again.active.tolist() == state.active.tolist()
+
+
+def test_reweighted_group_lasso_names_a_bad_group(tiny):
+    state = R.ReweightedGroupLasso.start(tiny)
+    hessian = {name: torch.zeros_like(p) for name, p in tiny.named_parameters()}
+    hessian["conv.weight"][1] = -1e9  # a negative curvature makes C negative
+    weights_before = {n: p.detach().clone() for n, p in tiny.named_parameters()}
+    with pytest.raises(ValueError, match=r"conv:filter\[1\]: posterior variance C"):
+        state.update(tiny, hessian, 1.0)
+    for n, p in tiny.named_parameters():
+        assert torch.equal(p, weights_before[n])
+    with pytest.raises(ValueError, match="lam=0"):
+        state.update(tiny, {n: torch.ones_like(p) for n, p in tiny.named_parameters()}, 0.0)
+    with pytest.raises(ValueError, match="groups"):
+        R.ReweightedGroupLasso.from_json(tiny, {"omega": [1.0], "gamma": [1.0], "active": [True]})

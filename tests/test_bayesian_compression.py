@@ -1,0 +1,141 @@
+"""Tests of pose_helpers.bayesian_compression at toy scale (width 8, 64 px, 8 images)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from pose_helpers import bayesian_compression as B
+from pose_helpers import compression as C
+from pose_helpers import train
+
+TINY = {
+    "model_kwargs": {"width": 8, "deconv_channels": 16, "zero_init_head": True},
+    "input_size": 64,
+    "n_train": 8,
+    "n_valid": 4,
+    "epochs": 1,
+    "batch_size": 4,
+}
+RUN = {"outers": 2, "inner_epochs": 1, "hessian_batches": 1, "hessian_samples": 1}
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("POSE_HELPERS_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"lam": 0.0}, "lam=0"),
+        ({"lam": -1e-8}, "lam=-1e-08"),
+        ({"outers": 0}, "outers=0"),
+        ({"inner_epochs": 1.5}, "inner_epochs=1.5"),
+        ({"final_lr_factor": 0.0}, r"final_lr_factor=0.0; expected a number in \(0, 1\]"),
+        ({"thresholds": [0.01, -1]}, "threshold=-1"),
+        ({"hessian_samples": 0}, "hessian_samples=0"),
+        ({"baseline": {**TINY, "widht": 8}}, r"unknown settings \['widht'\]"),
+    ],
+)
+def test_bad_arguments_fail_before_any_work(kwargs, match, monkeypatch):
+    monkeypatch.setattr(C, "baseline_run", lambda **_: pytest.fail("work started"))
+    args = {"lam": 1e-8, "baseline": TINY, **RUN, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        B.bayesian_run(**args)
+    with pytest.raises(ValueError, match="lam=0"):
+        B.sweep_points([1e-8, 0.0], baseline=TINY)
+
+
+def test_bayesian_run_outers_cells_cache_and_resume(cache, monkeypatch):
+    record = B.bayesian_run(1e-6, baseline=TINY, thresholds=[0.01, 0.001], **RUN)
+    json.dumps(record)
+    assert [o["outer"] for o in record["outer_log"]] == [1, 2]
+    assert [h["outer"] for h in record["history"]] == [1, 2]
+    assert record["history"][0]["extra_loss"] > 0  # the penalty was on
+    first = record["outer_log"][0]
+    assert first["groups_live"] + first["groups_pruned"] > 0 and first["gamma_median"] > 0
+    sparsity = [c["sparsity"] for c in record["cells"]]
+    assert sparsity[0] >= sparsity[1] >= 0  # the masks nest
+    assert all(0 <= c["pckh"] <= 100 for c in record["cells"])
+    net, state = B.load_bayesian_model(record, TINY)
+    assert len(state.gamma) == len(state.omega) and math.isfinite(float(state.gamma.max()))
+
+    calls = []
+    real_fit = train.fit
+
+    def counting_fit(*args, **kwargs):
+        if kwargs.get("extra_loss") is not None:  # an outer (the baseline loads through fit too)
+            calls.append(1)
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(train, "fit", counting_fit)
+    assert B.bayesian_run(1e-6, baseline=TINY, thresholds=[0.01, 0.001], **RUN) == record
+    assert calls == []  # a finished run is read back
+    # an interrupted run resumes after its last finished outer
+    folder = C._folder(None)
+    (folder / f"bayesian-{record['key']}.json").unlink()
+    (folder / f"bayesian-{record['key']}-outer2.json").unlink()
+    again = B.bayesian_run(1e-6, baseline=TINY, thresholds=[0.01, 0.001], **RUN)
+    assert len(calls) == 1 and len(again["outer_log"]) == 2
+    assert again["cells"][0]["sparsity"] == pytest.approx(record["cells"][0]["sparsity"])
+
+
+def test_bayesian_engineering_is_exact(cache):
+    record = B.bayesian_run(1e-6, baseline=TINY, **RUN)
+    _, state = B.load_bayesian_model(record, TINY)
+    live = state.gamma[state.active]
+    threshold = float(torch.quantile(live, 0.3))
+    cut = B.bayesian_engineered_run(1e-6, threshold, baseline=TINY, finetune_epochs=0, **RUN)
+    json.dumps(cut)
+    assert cut["method"] == "bayesian" and cut["groups_pruned"] > 0
+    assert cut["params"] < cut["params_full"]
+    assert cut["pckh_before"] == cut["pckh_thresholded"]  # the cut is exact
+    tuned = B.bayesian_engineered_run(1e-6, threshold, baseline=TINY, finetune_epochs=1, **RUN)
+    assert len(tuned["history"]) == 1 and tuned["params"] == cut["params"]
+    summary = C.engineered_summary([cut, tuned], C.baseline_run(**TINY))
+    assert len(summary) == 1 + 2 * 2 + 2
+
+
+def test_outer_table_and_plot(cache):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    record = B.bayesian_run(1e-6, baseline=TINY, **RUN)
+    runs = pd.DataFrame([{"lam": 1e-6, **record}, {"lam": 1e-7, "outer_log": float("nan")}])
+    table = B.outer_table(runs)
+    assert list(table["outer"]) == [1, 2] and (table["lambda"] == 1e-6).all()
+    fig = B.plot_outers(table)
+    assert len(fig.axes) == 3
+    plt.close(fig)
+
+
+def test_groups_below_counts_what_a_threshold_prunes(cache):
+    record = B.bayesian_run(1e-6, baseline=TINY, **RUN)
+    _, state = B.load_bayesian_model(record, TINY)
+    live = state.gamma[state.active]
+    threshold = float(torch.quantile(live, 0.3))
+    table = B.groups_below(record, TINY, [threshold, threshold / 1e6])
+    assert table["below"].sum() == int((state.active & (state.gamma < threshold)).sum())
+    assert set(table["threshold"]) <= {threshold, threshold / 1e6}
+    assert (table["below"] <= table["groups"]).all()
+
+
+def test_exclude_leaves_a_layer_out_of_algorithm_1(cache):
+    plain = B.bayesian_run(1e-6, baseline=TINY, **RUN)
+    record = B.bayesian_run(1e-6, baseline=TINY, exclude=["final_layer"], **RUN)
+    assert record["key"] != plain["key"] and record["excluded_layers"] == ["final_layer"]
+    _, state = B.load_bayesian_model(record, TINY)
+    assert "final_layer" not in {family.layer for family in state.groups}
+    _, full = B.load_bayesian_model(plain, TINY)
+    assert len(full.gamma) > len(state.gamma)
+    with pytest.raises(ValueError, match="nope"):
+        B.bayesian_run(1e-6, baseline=TINY, exclude=["nope"], **RUN)
