@@ -37,6 +37,7 @@ from . import compression, experiments
 from .compression import (
     _baseline_settings,
     _cell,
+    _cells,
     _check_epochs,
     _check_lam,
     _check_lr,
@@ -115,18 +116,6 @@ def _load_weights(net: Any, path: Path) -> None:
     import torch
 
     net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["model"])
-
-
-def _gamma_cells(
-    model: Any, state: Any, thresholds: Sequence[float], val_data: Any, baseline_params: int
-) -> list[dict[str, Any]]:
-    """Per threshold: a copy with the live groups of ``gamma < threshold`` zeroed, scored."""
-    cells = []
-    for threshold in thresholds:
-        sparse = copy.deepcopy(model).eval()
-        copy.deepcopy(state).prune(sparse, threshold)
-        cells.append(_cell(sparse, threshold, val_data, baseline_params))
-    return cells
 
 
 def bayesian_run(
@@ -298,7 +287,9 @@ def bayesian_run(
         ]
         unthresholded = math.nan
     else:
-        cells = _gamma_cells(net, state, thresholds, val_data, params)
+        # each threshold prunes a copy of the state, so the masks of the cells stay apart
+        prune = lambda model, t: copy.deepcopy(state).prune(model, t)  # noqa: E731
+        cells = _cells(net, prune, thresholds, val_data, params)
         unthresholded = _cell(net, mask_threshold, val_data, params)["pckh"]
     record = _plain(
         {

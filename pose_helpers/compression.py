@@ -54,7 +54,7 @@ import inspect
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -376,7 +376,11 @@ def baseline_cells(
     params = sum(p.numel() for p in model.parameters())
     runs = pd.DataFrame(
         [
-            {"method": m, "lam": 0.0, "cells": _cells(model, m, thresholds, val_data, params)}
+            {
+                "method": m,
+                "lam": 0.0,
+                "cells": _cells(model, _thresholding(m), thresholds, val_data, params),
+            }
             for m in METHODS
         ]
     )
@@ -589,17 +593,29 @@ def _cell(sparse: Any, threshold: float, val_data: Any, baseline_params: int) ->
 
 
 def _cells(
-    model: Any, method: str, thresholds: Sequence[float], val_data: Any, baseline_params: int
+    model: Any,
+    zero: Callable[[Any, float], Any],
+    thresholds: Sequence[float],
+    val_data: Any,
+    baseline_params: int,
 ) -> list[dict[str, Any]]:
-    """Threshold a copy of ``model`` at each threshold: sparsity, size and PCKh."""
-    from . import regularizers
-
+    """Per threshold: a copy of ``model`` with ``zero(copy, threshold)`` applied, scored
+    (sparsity, size and PCKh)."""
     cells = []
     for threshold in thresholds:
         sparse = copy.deepcopy(model).eval()
-        regularizers.threshold_(sparse, threshold, THRESHOLD_MODES[method])
+        zero(sparse, threshold)
         cells.append(_cell(sparse, threshold, val_data, baseline_params))
     return cells
+
+
+def _thresholding(method: str) -> Callable[[Any, float], Any]:
+    """How a method's model is zeroed at a threshold: single weights (L1), whole groups."""
+    from . import regularizers
+
+    return lambda model, threshold: regularizers.threshold_(
+        model, threshold, THRESHOLD_MODES[method]
+    )
 
 
 def regularized_run(
@@ -679,7 +695,7 @@ def regularized_run(
         ]
     else:
         params = trained["baseline"]["params"]
-        cells = _cells(net, plan.method, thresholds, trained["val_data"], params)
+        cells = _cells(net, _thresholding(plan.method), thresholds, trained["val_data"], params)
     record = _plain(
         {
             "key": plan.key,

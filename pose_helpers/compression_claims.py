@@ -41,12 +41,13 @@ THESIS_SPEEDUP = 2.37 / 1.23
 
 
 def load_results(folder: str | Path | None = None) -> dict[str, pd.DataFrame]:
-    """The compression chapters' result tables (default: the book's, ``book/results/compression``).
+    """The compression chapters' result tables (default: the book's, ``book/results/compression``;
+    a relative ``folder`` is taken from the repository's root).
 
     Raises:
         FileNotFoundError: naming the missing tables and the chapters that write them.
     """
-    folder = Path(folder) if folder is not None else REPO_ROOT / "book" / "results" / "compression"
+    folder = REPO_ROOT / (folder if folder is not None else Path("book", "results", "compression"))
     missing = [
         f"{file} (run the chapter {chapter})"
         for file, chapter in RESULT_FILES.values()
