@@ -66,7 +66,7 @@ nbval: $(INSTALLED)
 		--nbval-sanitize-with tests/nbval_sanitize.cfg tests/notebooks
 
 baselines: $(INSTALLED)
-	for chapter in $$($(PY) -c "from pose_helpers import chapters; print(*chapters.list_chapters())"); do \
+	for chapter in $$($(PY) -c "from pose_helpers.chapters.runner import list_chapters; print(*list_chapters())"); do \
 		$(PY) -m pose_helpers run $$chapter --profile smoke --force --out tests/notebooks/$$chapter.ipynb; \
 	done
 

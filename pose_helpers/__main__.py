@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import chapters
+from pose_helpers.chapters import runner as chapters
 
 
 def _build_parser() -> argparse.ArgumentParser:

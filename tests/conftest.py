@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from pose_helpers.paths import dataset_dir
+from pose_helpers.core.paths import dataset_dir
 
 # `make test` runs two pytest workers on two cores: one torch thread each avoids
 # oversubscription (two threads per worker made model tests about 5x slower here).

@@ -1,4 +1,4 @@
-"""Tests for pose_helpers.bayes_group_lasso: priors, Laplace approximation, group lasso, Algorithm 1."""
+"""Tests for pose_helpers.theory.bayes_group_lasso: priors, Laplace approximation, group lasso, Algorithm 1."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.special import gammaln
 
-from pose_helpers import bayes_group_lasso as bg
+from pose_helpers.theory import bayes_group_lasso as bg
 
 
 @pytest.fixture(scope="module")

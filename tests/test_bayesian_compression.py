@@ -1,4 +1,4 @@
-"""Tests of pose_helpers.bayesian_compression at toy scale (width 8, 64 px, 8 images)."""
+"""Tests of pose_helpers.studies.compression_bayesian at toy scale (width 8, 64 px, 8 images)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import math
 import pytest
 import torch
 
-from pose_helpers import bayesian_compression as B
-from pose_helpers import compression as C
-from pose_helpers import train
+from pose_helpers.studies import compression as C
+from pose_helpers.studies import compression_bayesian as B
+from pose_helpers.train import loop as train
 
 TINY = {
     "model_kwargs": {"width": 8, "deconv_channels": 16, "zero_init_head": True},

@@ -1,4 +1,4 @@
-"""Tests of pose_helpers.bench: hand-counted MACs, sizes, kernel counts and timing contracts.
+"""Tests of pose_helpers.cost.bench: hand-counted MACs, sizes, kernel counts and timing contracts.
 
 No test asserts anything about speed: timings only have to be well-formed.
 """
@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pose_helpers import bench
+from pose_helpers.cost import bench
 
 
 @pytest.mark.parametrize(
@@ -164,7 +164,7 @@ def test_model_card_is_json_able():
 def test_simple_baselines_resnet50_checkpoint_is_the_thesis_136_3_mb():
     """Thesis Table 5.3: 33.9 M parameters, 136.3 MB: the size of the saved state_dict."""
     registry = pytest.importorskip(
-        "pose_helpers.registry", reason="the registry is written in parallel"
+        "pose_helpers.models.registry", reason="the registry is written in parallel"
     )
     model = registry.create_model("simple_baselines_resnet50")
     assert bench.count_params(model) == 33_999_440

@@ -10,8 +10,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from pose_helpers import chapters
-from pose_helpers.chapters import ChapterError, ChapterFailed, Layout
+from pose_helpers.chapters import runner as chapters
+from pose_helpers.chapters.runner import ChapterError, ChapterFailed, Layout
 
 
 def make_chapter(root: Path, name: str = "toy", body: str = "print(f'{scale * 2:.2f}')") -> Layout:
@@ -209,10 +209,11 @@ def test_package_digest_ignores_docstrings_comments_and_the_runner(tmp_path):
     (pkg / "mod.py").write_text(
         '"""Doc."""\n\ndef f(x):\n    """Doc."""\n    return x + 1  # note\n'
     )
-    (pkg / "chapters.py").write_text("RUNNER = 1\n")
+    (pkg / "chapters").mkdir()
+    (pkg / "chapters" / "runner.py").write_text("RUNNER = 1\n")
     base = chapters.package_digest(pkg)
     (pkg / "mod.py").write_text('"""Other doc."""\n\n\ndef f(x):\n    return x + 1\n')
-    (pkg / "chapters.py").write_text("RUNNER = 2\n")
+    (pkg / "chapters" / "runner.py").write_text("RUNNER = 2\n")
     assert chapters.package_digest(pkg) == base
     (pkg / "mod.py").write_text("def f(x):\n    return x + 2\n")
     assert chapters.package_digest(pkg) != base
@@ -255,11 +256,11 @@ def test_chapter_modules_follow_imports_transitively(tmp_path):
         nbformat.v4.new_code_cell("import pkg as ph\nph.study.helper.load()"),
     ]
     used = chapters.chapter_modules(nb, pkg)
-    assert used == ["__init__", "base", "helper", "leaf", "study", "sub"]
+    assert used == ["__init__", "base", "helper", "leaf", "study", "sub", "sub.inner"]
     base = chapters.package_digest(pkg, used)
     (pkg / "unrelated.py").write_text("Y = 2\n")
     assert chapters.package_digest(pkg, used) == base
-    (pkg / "sub" / "inner.py").write_text("X = 2\n")  # a subpackage counts as a whole
+    (pkg / "sub" / "inner.py").write_text("X = 2\n")  # imported by sub/__init__.py
     assert chapters.package_digest(pkg, used) != base
     nb.cells.append(nbformat.v4.new_code_cell("%time 1"))  # unparsable: everything counts
     assert "unrelated" in chapters.chapter_modules(nb, pkg)

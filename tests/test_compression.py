@@ -1,4 +1,4 @@
-"""Tests of pose_helpers.compression at toy scale (width 8, 64 px, 8 training images, 1 epoch)."""
+"""Tests of pose_helpers.studies.compression at toy scale (width 8, 64 px, 8 training images, 1 epoch)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 import torch
 
-from pose_helpers import compression as C
-from pose_helpers import regularizers as R
-from pose_helpers import train
+from pose_helpers.compress import regularizers as R
+from pose_helpers.studies import compression as C
+from pose_helpers.train import loop as train
 
 TINY = {
     "model_kwargs": {"width": 8, "deconv_channels": 16, "zero_init_head": True},

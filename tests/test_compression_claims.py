@@ -1,4 +1,4 @@
-"""Tests of pose_helpers.compression_claims on hand-made result tables."""
+"""Tests of pose_helpers.studies.compression_claims on hand-made result tables."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 import pandas as pd
 import pytest
 
-from pose_helpers import compression as C
-from pose_helpers import compression_claims as K
+from pose_helpers.studies import compression as C
+from pose_helpers.studies import compression_claims as K
 
 
 def _engineered(method: str, retained: float, pckh: float) -> pd.DataFrame:

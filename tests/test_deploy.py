@@ -1,4 +1,4 @@
-"""Tests of pose_helpers.deploy: ONNX export checks, fp16/int8 files, ORT timing and the table.
+"""Tests of pose_helpers.cost.deploy: ONNX export checks, fp16/int8 files, ORT timing and the table.
 
 Models are tiny (32 px inputs) and timings run once or twice: no test asserts on speed,
 only that timings are positive and finite.
@@ -20,8 +20,8 @@ import torch
 from onnx import TensorProto, helper
 from torch import nn
 
-from pose_helpers import deploy
-from pose_helpers.bench import Timing
+from pose_helpers.cost import deploy
+from pose_helpers.cost.bench import Timing
 
 matplotlib.use("Agg")
 

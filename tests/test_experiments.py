@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from pose_helpers import experiments
+from pose_helpers.train import runs as experiments
 
 TINY = dict(
     model_kwargs={"width": 8, "zero_init_head": True},

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pose_helpers import hourglass_study as hs
 from pose_helpers.models.hourglass import REPORT_TABLE_1
+from pose_helpers.studies import hourglass as hs
 
 ALL_DESIGNS = [
     "hourglass_baseline",

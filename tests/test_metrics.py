@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pose_helpers import metrics
-from pose_helpers.mpii import FLIP_PAIRS, JOINT_GROUPS, MEAN_JOINTS, NUM_JOINTS
+from pose_helpers.data.mpii import FLIP_PAIRS, JOINT_GROUPS, MEAN_JOINTS, NUM_JOINTS
 
 # The published PCKh@0.5 tables of ../shared/data/README.md (standard protocol).
 COLUMNS = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Mean")
@@ -286,7 +286,7 @@ def test_heatmap_to_original_coords():
 @pytest.mark.real_data
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
 def test_published_mpii_tables(mpii_root, name):
-    from pose_helpers import mpii
+    from pose_helpers.data import mpii
 
     gt = mpii.load_gt_valid(mpii_root.parent)
     preds = mpii.load_predictions(name, mpii_root.parent)

@@ -13,10 +13,13 @@ import pandas as pd
 import pytest
 import torch
 
-from pose_helpers import mars, mmwave, radar_metrics, sweep
+from pose_helpers.chapters.references import SEEDS_DIR
+from pose_helpers.core import sweep
+from pose_helpers.data import mars
+from pose_helpers.metrics import radar as radar_metrics
 from pose_helpers.models.mmwave import CONFIGS, MarsCNN, RadarPoseNet
-from pose_helpers.notebook import SEEDS_DIR
-from pose_helpers.registry import create_model, list_models, model_cfg
+from pose_helpers.models.registry import create_model, list_models, model_cfg
+from pose_helpers.studies import mmwave
 
 matplotlib.use("Agg")
 
@@ -468,7 +471,7 @@ def test_figures():
 
 
 def test_points_per_frame_counts_nonzero_slots():
-    from pose_helpers import mmwave
+    from pose_helpers.studies import mmwave
 
     features = np.zeros((3, 8, 8, 5), dtype=np.float32)
     features[0].reshape(-1, 5)[:5] = 1.0
@@ -480,7 +483,7 @@ def test_plot_frames_draws_each_dataset():
     import matplotlib
 
     matplotlib.use("Agg")
-    from pose_helpers import mmwave
+    from pose_helpers.studies import mmwave
 
     fig = mmwave.plot_frames(["sim"], n=2)
     assert len(fig.axes) == 4  # two frames, the histogram and the colour bar

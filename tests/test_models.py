@@ -8,10 +8,10 @@ import dataclasses
 import pytest
 import torch
 
+from pose_helpers.core.paths import REPO_ROOT
 from pose_helpers.models import REPORT_TABLE_1
 from pose_helpers.models.hourglass import HourglassNet, hourglass_two_dw_separable
-from pose_helpers.paths import REPO_ROOT
-from pose_helpers.registry import create_model, list_models, model_cfg
+from pose_helpers.models.registry import create_model, list_models, model_cfg
 
 # Image models; the radar models (mmwave_*) take other inputs and are tested in test_mmwave.py.
 MODELS = [n for n in list_models() if not n.startswith("mmwave_")]

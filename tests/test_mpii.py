@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy.io import savemat
 
-from pose_helpers import mpii
+from pose_helpers.data import mpii
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import sys
 
 import nbformat
 
-from pose_helpers.paths import REPO_ROOT
+from pose_helpers.core.paths import REPO_ROOT
 
 
 def run_nbval(path) -> subprocess.CompletedProcess:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-from pose_helpers.paths import REPO_ROOT
+from pose_helpers.core.paths import REPO_ROOT
 
 
 def git(*args, cwd):

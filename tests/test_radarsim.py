@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from pose_helpers import mars, radarsim
+from pose_helpers.data import mars, radarsim
 
 J = {name: i for i, name in enumerate(mars.JOINTS)}
 

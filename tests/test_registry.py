@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pose_helpers import registry
-from pose_helpers.registry import create_model, is_model, list_models, register_model
+from pose_helpers.models import registry
+from pose_helpers.models.registry import create_model, is_model, list_models, register_model
 
 
 @pytest.fixture

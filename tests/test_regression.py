@@ -1,11 +1,11 @@
-"""Tests for pose_helpers.regression: over-fitting, ridge, L1/L2 geometry, lasso/ridge paths."""
+"""Tests for pose_helpers.theory.regression: over-fitting, ridge, L1/L2 geometry, lasso/ridge paths."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from pose_helpers import regression as rg
+from pose_helpers.theory import regression as rg
 
 
 @pytest.fixture(scope="module")

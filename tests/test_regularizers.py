@@ -1,4 +1,4 @@
-"""Tests of pose_helpers.regularizers: penalties against hand computations, thresholds, sizes.
+"""Tests of pose_helpers.compress.regularizers: penalties against hand computations, thresholds, sizes.
 
 The tiny network has one of each case: a conv followed by BN (its filter groups hold gamma
 and beta), a deconvolution with a bias and no BN, and a final 1x1 conv (the heatmaps).
@@ -13,8 +13,8 @@ import pytest
 import torch
 from torch import nn
 
-from pose_helpers import regularizers as R
-from pose_helpers.registry import create_model
+from pose_helpers.compress import regularizers as R
+from pose_helpers.models.registry import create_model
 
 
 class Tiny(nn.Module):
@@ -261,7 +261,7 @@ def test_sparsity_report_by_hand():
 
 
 def test_sparsity_report_default_baseline_is_the_checkpoint(tiny):
-    from pose_helpers.bench import checkpoint_mb
+    from pose_helpers.cost.bench import checkpoint_mb
 
     report = R.sparsity_report(tiny)
     assert report["baseline_params"] == report["total_weights"]
@@ -352,7 +352,7 @@ def _hessian_diagonal(model: nn.Module, batch: dict, target: torch.Tensor) -> di
     """The exact diagonal of the Hessian of heatmap_loss, by torch.func (tiny models only)."""
     from torch.func import functional_call, hessian
 
-    from pose_helpers.train import heatmap_loss
+    from pose_helpers.train.loop import heatmap_loss
 
     names = [n for n, _ in model.named_parameters()]
     shapes = [p.shape for _, p in model.named_parameters()]

@@ -9,8 +9,8 @@ import nbformat
 import pytest
 import yaml
 
-from pose_helpers import chapters
-from pose_helpers.paths import REPO_ROOT
+from pose_helpers.chapters import runner as chapters
+from pose_helpers.core.paths import REPO_ROOT
 
 CHAPTERS = chapters.list_chapters()
 

@@ -1,4 +1,4 @@
-"""Tests for pose_helpers.sparsity_timing: correctness of the pruned convs and the byte arithmetic.
+"""Tests for pose_helpers.cost.sparsity: correctness of the pruned convs and the byte arithmetic.
 
 No timing assertions: timings depend on the machine; only the table's shape is checked.
 """
@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from pose_helpers import sparsity_timing as st
+from pose_helpers.cost import sparsity as st
 
 
 def test_random_sparse_zeroes_the_exact_fraction():

@@ -1,4 +1,4 @@
-"""Tests of pose_helpers.surgery: exact channel removal through bottlenecks, residual adds,
+"""Tests of pose_helpers.compress.surgery: exact channel removal through bottlenecks, residual adds,
 deconvolutions and the final 1x1 layer, and refusals of what it cannot prove exact.
 
 Every pruned model is checked the same way (:func:`_check_exact`): the original is untouched,
@@ -12,10 +12,10 @@ import torch
 from torch import nn
 from torchvision.models.resnet import Bottleneck
 
-from pose_helpers import regularizers as R
-from pose_helpers import surgery as S
-from pose_helpers.bench import count_params
-from pose_helpers.registry import create_model
+from pose_helpers.compress import regularizers as R
+from pose_helpers.compress import surgery as S
+from pose_helpers.cost.bench import count_params
+from pose_helpers.models.registry import create_model
 
 
 class TinyPose(nn.Module):

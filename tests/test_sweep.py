@@ -1,4 +1,4 @@
-"""Tests of pose_helpers.sweep: grids, the on-disk cache, resuming, executors and errors."""
+"""Tests of pose_helpers.core.sweep: grids, the on-disk cache, resuming, executors and errors."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pose_helpers.sweep import code_version, grid, point_key, run_sweep
+from pose_helpers.core.sweep import code_version, grid, point_key, run_sweep
 
 
 def square(x: int, log: str) -> dict:

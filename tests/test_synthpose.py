@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from pose_helpers import metrics, paths
-from pose_helpers import synthpose as sp
+from pose_helpers import metrics
+from pose_helpers.core import paths
+from pose_helpers.data import synthpose as sp
 
 HAS_MPII = paths.dataset_dir("mpii") is not None
 needs_mpii = pytest.mark.skipif(not HAS_MPII, reason="no mpii/ folder under the data root")
@@ -125,7 +126,7 @@ def test_to_source_inverts_the_crop():
 @needs_mpii
 @pytest.mark.real_data
 def test_head_size_and_crop_follow_valid_h5():
-    from pose_helpers import mpii
+    from pose_helpers.data import mpii
 
     valid = mpii.load_valid()
     ds = sp.SynthPose("valid", n=50, input_size=64)

@@ -1,8 +1,7 @@
-"""Tests of pose_helpers.train with a toy conv net, a toy blob dataset and stand-in metrics."""
+"""Tests of pose_helpers.train.loop with a toy conv net, a toy blob dataset and stand-in metrics."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from types import SimpleNamespace
 
@@ -13,8 +12,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 import pose_helpers
-from pose_helpers import train
-from pose_helpers.train import TrainConfig, fit, heatmap_loss, lr_at, resolve_milestones
+from pose_helpers.train import loop as train
+from pose_helpers.train.loop import TrainConfig, fit, heatmap_loss, lr_at, resolve_milestones
 
 NUM_JOINTS, SIZE, STRIDE = 16, 32, 4
 
@@ -53,7 +52,7 @@ STANDIN_METRICS = SimpleNamespace(
 
 @pytest.fixture(autouse=True)
 def standin_metrics(monkeypatch):
-    """Use stand-in metrics, so these tests do not depend on pose_helpers.metrics."""
+    """Use stand-in metrics, so these tests do not depend on pose_helpers.metrics.pose."""
     monkeypatch.setattr(pose_helpers, "metrics", STANDIN_METRICS, raising=False)
 
 
@@ -378,16 +377,11 @@ def test_huge_lr_diverges():
     assert result.diverged and not result.finished
 
 
-def test_integration_with_project_modules(tmp_path, monkeypatch):
-    """Smoke test with the real registry, SynthPose and metrics (skipped while they are missing)."""
-    needed = ("pose_helpers.registry", "pose_helpers.synthpose", "pose_helpers.metrics")
-    if any(importlib.util.find_spec(name) is None for name in needed):
-        pytest.skip(f"needs {needed} (written in parallel)")
-    import pose_helpers.metrics as real_metrics
-    from pose_helpers.registry import create_model
-    from pose_helpers.synthpose import SynthPose
+def test_integration_with_project_modules(tmp_path):
+    """Smoke test with the real registry, SynthPose and metrics."""
+    from pose_helpers.data.synthpose import SynthPose
+    from pose_helpers.models.registry import create_model
 
-    monkeypatch.setattr(pose_helpers, "metrics", real_metrics)
     torch.manual_seed(0)
     model = create_model("hourglass_baseline", width=16, num_stacks=2)
     config = TrainConfig(epochs=1, batch_size=4, lr=2.5e-4, optimizer="rmsprop")

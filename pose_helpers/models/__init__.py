@@ -1,4 +1,4 @@
-"""Model families. Importing this package registers their builders in ``pose_helpers.registry``.
+"""Model families. Importing this package registers their builders in ``pose_helpers.models.registry``.
 
 Build models by name: ``ph.registry.create_model("hourglass_baseline", width=64)``;
 ``ph.registry.list_models()`` lists the names.
@@ -6,11 +6,17 @@ Build models by name: ``ph.registry.create_model("hourglass_baseline", width=64)
 
 from __future__ import annotations
 
-from . import hourglass, layers, mmwave, simple_baselines
-from .hourglass import REPORT_TABLE_1, Bottleneck, Hourglass, HourglassNet, TwoConvBlock
-from .layers import SeparableConv2d
-from .mmwave import MarsCNN, RadarPoseNet
-from .simple_baselines import SimpleBaselines
+from pose_helpers.models import hourglass, layers, mmwave, simple_baselines
+from pose_helpers.models.hourglass import (
+    REPORT_TABLE_1,
+    Bottleneck,
+    Hourglass,
+    HourglassNet,
+    TwoConvBlock,
+)
+from pose_helpers.models.layers import SeparableConv2d
+from pose_helpers.models.mmwave import MarsCNN, RadarPoseNet
+from pose_helpers.models.simple_baselines import SimpleBaselines
 
 __all__ = [
     "REPORT_TABLE_1",

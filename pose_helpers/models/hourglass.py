@@ -84,8 +84,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..registry import ModelCfg, register_model
-from .layers import conv2d
+from pose_helpers.models.layers import conv2d
+from pose_helpers.models.registry import ModelCfg, register_model
 
 __all__ = [
     "MPII_MEAN",

@@ -44,7 +44,7 @@ dominate (4,096 flattened features per frame), so the feature extractor's last w
 the recurrent size set most of the count; the 0250_feat row, printed with an unscaled
 third layer (64), keeps 96 % of the baseline's parameters.
 
-GRU or LSTM (measured with ``pose_helpers.mmwave.compare_cells`` on the project's 2-core
+GRU or LSTM (measured with ``pose_helpers.studies.mmwave.compare_cells`` on the project's 2-core
 CPU, one thread, batch 1, the baseline; the machine also ran another job, so +-10 %):
 the GRU's median latency was 0.24 / 0.37 / 0.48 / 0.66 ms for windows of 1 / 2 / 4 / 8
 frames and the LSTM's 0.63 / 0.75 / 0.84 / 1.00 ms (its fused kernel costs ~0.4 ms more
@@ -78,7 +78,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..registry import ModelCfg, register_model
+from pose_helpers.models.registry import ModelCfg, register_model
 
 __all__ = [
     "CONFIGS",

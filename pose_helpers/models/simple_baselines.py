@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torchvision.models import resnet as tv_resnet
 
-from ..registry import ModelCfg, register_model
+from pose_helpers.models.registry import ModelCfg, register_model
 
 __all__ = [
     "SimpleBaselines",

@@ -20,7 +20,6 @@ import hashlib
 import io
 import json
 import os
-import re
 import sys
 import tempfile
 import time
@@ -30,13 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .paths import REPO_ROOT, cache_dir, dataset_dir
+from pose_helpers.core import codegraph
+from pose_helpers.core.paths import REPO_ROOT, cache_dir, dataset_dir
 
 PROFILES = ("smoke", "book", "paper")
 DEFAULT_PROFILE = "book"
-FINGERPRINT_VERSION = 2
+FINGERPRINT_VERSION = 3
 RESULTS_ENV = "POSE_HELPERS_RESULTS"
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 
 class ChapterError(ValueError):
@@ -331,80 +331,53 @@ def fingerprint(chapter: Chapter, params: dict[str, Any], data_root: str | None 
 
 #: The runner itself does not shape a chapter's outputs; editing it must not make every
 #: chapter stale (the book profile of some chapters takes tens of minutes).
-RUNNER_MODULES = frozenset({"chapters.py", "__main__.py"})
+RUNNER_UNITS = frozenset({"chapters.runner", "__main__", "core.codegraph"})
 
 
-def _unit(rel: str) -> str:
-    """The unit a package file belongs to: a top-level module, or a whole subpackage."""
-    return rel.split("/", 1)[0].removesuffix(".py")
-
-
-def _package_files(package_dir: Path) -> dict[str, list[Path]]:
-    units: dict[str, list[Path]] = {}
-    for path in sorted(package_dir.rglob("*.py")):
-        rel = path.relative_to(package_dir).as_posix()
-        if "__pycache__" in rel or rel in RUNNER_MODULES:
-            continue
-        units.setdefault(_unit(rel), []).append(path)
-    return units
-
-
-def _references(tree: ast.AST, depth: int, package: str, *, names: bool) -> set[str]:
-    """Names of package units a syntax tree may use: relative and absolute imports, strings
-    naming a module (``importlib``'s) and, with ``names``, attribute and plain names
-    (``ph.metrics``: a notebook reaches modules as attributes of the package)."""
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom):
-            if node.level == 0 and (node.module or "").split(".")[0] == package:
-                parts = node.module.split(".")[1:]
-            elif node.level == depth:  # the package itself (`from . import x` at top level)
-                parts = node.module.split(".") if node.module else []
-            else:  # inside the same subpackage, or another package
-                continue
-            found.update(parts[:1] or [alias.name for alias in node.names])
-        elif isinstance(node, ast.Import):
-            for alias in node.names:
-                parts = alias.name.split(".")
-                found.update(parts[1:2] if parts[0] == package else [])
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            found.update(re.findall(rf"\b{package}\.(\w+)", node.value))
-        elif names and isinstance(node, ast.Attribute):
-            found.add(node.attr)
-        elif names and isinstance(node, ast.Name):
-            found.add(node.id)
-    return found
+def _public_names(package_dir: Path) -> dict[str, str]:
+    """The package's ``PUBLIC_NAMES`` (``ph.create_model`` -> ``models.registry``), read
+    from its ``__init__`` without importing it."""
+    tree = ast.parse((package_dir / "__init__.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == "PUBLIC_NAMES" for t in targets):
+                return ast.literal_eval(node.value)
+    return {}
 
 
 def chapter_modules(nb: Any, package_dir: Path = PACKAGE_DIR) -> list[str]:
-    """The package units (modules, or subpackages as a whole) a notebook can execute.
+    """The package's modules a notebook can execute.
 
-    Everything its code cells name (``ph.compression``, ``from pose_helpers import sweep``),
-    the package's ``__init__``, and, transitively, what those import. Over-inclusion is
-    harmless (a chapter goes stale a little more often); a cell that does not parse (a
-    magic) makes the whole package count.
+    What its code cells import (``from pose_helpers.studies import compression``) or name
+    (``ph.studies.compression``, ``ph.create_model``: any module whose last name a cell
+    uses), the package's ``__init__``, and, transitively, what those import
+    (:mod:`pose_helpers.core.codegraph`). Over-inclusion is harmless (a chapter goes stale
+    a little more often); a cell that does not parse (a magic) makes the whole package count.
     """
-    units = _package_files(package_dir)
-    package = package_dir.name
-    todo = {"__init__"}
+    units = codegraph.package_units(package_dir, exclude=RUNNER_UNITS)
+    graph = codegraph.import_graph(package_dir, exclude=RUNNER_UNITS)
+    public = _public_names(package_dir)
+    by_leaf: dict[str, set[str]] = {}
+    for unit in units:
+        by_leaf.setdefault(unit.rsplit(".", 1)[-1], set()).add(unit)
+    roots = {"__init__"}
+    init = package_dir / "__init__.py"
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
         try:
-            todo |= _references(ast.parse(cell.source), 1, package, names=True)
+            tree = ast.parse(cell.source)
         except SyntaxError:
             return sorted(units)
-    seen: set[str] = set()
-    todo &= set(units)
-    while todo:
-        unit = todo.pop()
-        seen.add(unit)
-        for path in units[unit]:
-            depth = len(path.relative_to(package_dir).parts)
-            tree = _without_docstrings(ast.parse(path.read_text()))
-            todo |= _references(tree, depth, package, names=False)
-        todo = (todo & set(units)) - seen
-    return sorted(seen)
+        roots |= {i.target for i in codegraph.imports_of("", tree, units, package_dir.name, init)}
+        for node in ast.walk(tree):
+            name = node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", None)
+            if isinstance(name, str):
+                roots |= by_leaf.get(name, set())
+                if name in public:
+                    roots.add(public[name])
+    return sorted(codegraph.closure(graph, roots))
 
 
 def package_digest(package_dir: Path = PACKAGE_DIR, modules: Sequence[str] | None = None) -> str:
@@ -415,24 +388,11 @@ def package_digest(package_dir: Path = PACKAGE_DIR, modules: Sequence[str] | Non
     digest to the code a chapter uses; ``None`` digests the whole package.
     """
     h = hashlib.sha256()
-    for unit, paths in sorted(_package_files(package_dir).items()):
+    for unit, path in codegraph.package_units(package_dir, exclude=RUNNER_UNITS).items():
         if modules is not None and unit not in modules:
             continue
-        for path in paths:
-            rel = path.relative_to(package_dir).as_posix()
-            tree = _without_docstrings(ast.parse(path.read_text()))
-            h.update(rel.encode() + b"\0" + ast.dump(tree).encode())
+        h.update(unit.encode() + b"\0" + ast.dump(codegraph.unit_tree(path)).encode())
     return h.hexdigest()
-
-
-def _without_docstrings(tree: ast.AST) -> ast.AST:
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-            body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
-                if isinstance(body[0].value.value, str):
-                    node.body = body[1:] or [ast.Pass()]
-    return tree
 
 
 def data_digest(folder: Path | None) -> str:

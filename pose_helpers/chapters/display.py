@@ -9,10 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .paths import REPO_ROOT, cache_dir
-from .repro import seed_everything
-
-SEEDS_DIR = REPO_ROOT.parent / "shared" / "seeds"
+from pose_helpers.core.paths import cache_dir
+from pose_helpers.core.repro import seed_everything
 
 
 def setup_notebook(seed: int = 0, threads: int = 1, precision: int = 3) -> np.random.Generator:
@@ -59,17 +57,6 @@ def show_table(df: pd.DataFrame, caption: str | None = None, floatfmt: str = "{:
     display(formatted)
 
 
-def seed_table(name: str, seeds_dir: str | Path | None = None) -> pd.DataFrame:
-    """Load a paper's table copied in ``../shared/seeds/tables/<name>.csv`` (reference only)."""
-    path = Path(seeds_dir or SEEDS_DIR) / "tables" / f"{name}.csv"
-    if not path.is_file():
-        available = (
-            sorted(p.stem for p in path.parent.glob("*.csv")) if path.parent.is_dir() else []
-        )
-        raise FileNotFoundError(f"no seed table {name!r} at {path}; available: {available}")
-    return pd.read_csv(path)
-
-
 def results_path(study: str, filename: str) -> Path:
     """Where a chapter writes a result table: ``<results>/<study>/<filename>``.
 
@@ -95,7 +82,7 @@ def save_table(df: pd.DataFrame, study: str, filename: str, float_format: str = 
 
 def describe_data(name: str, data_root: str | os.PathLike | None = None) -> str:
     """One line saying whether a chapter runs on real data or on the built-in synthetic data."""
-    from .paths import dataset_dir
+    from pose_helpers.core.paths import dataset_dir
 
     folder = dataset_dir(name, data_root)
     if folder is None:

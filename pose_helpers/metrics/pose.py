@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .mpii import FLIP_PAIRS, JOINT_GROUPS, MEAN_JOINTS, NUM_JOINTS
+from pose_helpers.data.mpii import FLIP_PAIRS, JOINT_GROUPS, MEAN_JOINTS, NUM_JOINTS
 
 __all__ = [
     "heatmap_to_image_coords",

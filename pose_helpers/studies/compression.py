@@ -62,11 +62,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import experiments
-from .experiments import plot_learning_curve  # noqa: F401 (re-exported for the chapters)
-from .mpii import PCKH_COLUMNS
-from .paths import cache_dir
-from .regularizers import THESIS_LAMBDAS, THESIS_THRESHOLDS
+from pose_helpers.compress.regularizers import THESIS_LAMBDAS, THESIS_THRESHOLDS
+from pose_helpers.core.paths import cache_dir
+from pose_helpers.data.mpii import PCKH_COLUMNS
+from pose_helpers.train import runs as experiments
+from pose_helpers.train.runs import plot_learning_curve  # noqa: F401 (re-exported for the chapters)
 
 __all__ = [
     "CPU_BASELINE",
@@ -168,7 +168,7 @@ def _check_method(method: Any) -> str:
 
 
 def _check_lam(lam: Any) -> float:
-    from .regularizers import from_thesis_lambda
+    from pose_helpers.compress.regularizers import from_thesis_lambda
 
     try:
         from_thesis_lambda(lam)
@@ -268,8 +268,8 @@ def full_scale_baseline_mb() -> float:
     """
     import torch
 
-    from .bench import checkpoint_mb
-    from .registry import create_model
+    from pose_helpers.cost.bench import checkpoint_mb
+    from pose_helpers.models.registry import create_model
 
     with torch.device("meta"):
         net = create_model(FULL_SCALE_MODEL)
@@ -281,8 +281,8 @@ def full_scale_card(
 ) -> dict[str, Any]:
     """:func:`bench.model_card` of the full-scale baseline (default 256 x 256; ``repeats=0``:
     no timing). Parameters and sizes do not depend on ``input_size``; MACs and latency do."""
-    from .bench import model_card
-    from .registry import create_model
+    from pose_helpers.cost.bench import model_card
+    from pose_helpers.models.registry import create_model
 
     net = create_model(FULL_SCALE_MODEL).eval()
     return model_card(net, (3, input_size, input_size), threads=threads, repeats=repeats)
@@ -293,7 +293,7 @@ def cpu_scale_card(
 ) -> dict[str, Any]:
     """:func:`bench.model_card` of the CPU-scale baseline (:data:`CPU_BASELINE` + ``baseline``)
     at its own input size (an untrained copy: cost does not depend on the weights)."""
-    from .bench import model_card
+    from pose_helpers.cost.bench import model_card
 
     settings = _baseline_settings(baseline)
     size = settings["input_size"]
@@ -389,7 +389,7 @@ def baseline_cells(
 
 def _datasets(settings: Mapping[str, Any]) -> tuple[Any, Any]:
     """The baseline's training and validation sets (rendered once, served from memory)."""
-    from .synthpose import SynthPose
+    from pose_helpers.data.synthpose import SynthPose
 
     rendering = dict(
         input_size=settings["input_size"],
@@ -404,7 +404,7 @@ def _datasets(settings: Mapping[str, Any]) -> tuple[Any, Any]:
 
 
 def _create(settings: Mapping[str, Any]):
-    from .registry import create_model
+    from pose_helpers.models.registry import create_model
 
     return create_model(settings["model"], **(settings["model_kwargs"] or {}))
 
@@ -474,7 +474,7 @@ def _plan(
     threads: int | None,
     checkpoint_dir: str | os.PathLike | None,
 ) -> _Plan:
-    from .regularizers import THESIS_LOSS_SCALE
+    from pose_helpers.compress.regularizers import THESIS_LOSS_SCALE
 
     method = _check_method(method)
     lam = _check_lam(lam)
@@ -515,7 +515,7 @@ def _plan(
 
 def _penalty(model: Any, method: str, lam: float):
     """``extra_loss`` of :func:`train.fit`: ``lam`` (ours) times the method's penalty."""
-    from . import regularizers
+    from pose_helpers.compress import regularizers
 
     if method == "l1":
         return lambda m: regularizers.l1_penalty(m, lam)
@@ -524,7 +524,7 @@ def _penalty(model: Any, method: str, lam: float):
 
 
 def _config(settings: Mapping[str, Any], epochs: int, lr: float, seed: int, threads: int | None):
-    from .train import TrainConfig
+    from pose_helpers.train.loop import TrainConfig
 
     return TrainConfig(
         epochs=epochs,
@@ -540,8 +540,8 @@ def _config(settings: Mapping[str, Any], epochs: int, lr: float, seed: int, thre
 def _train_regularized(plan: _Plan, progress: bool) -> dict[str, Any]:
     """Train (or load) the regularized model of ``plan``; returns the model, fit's result,
     the baseline's record and the data sets."""
-    from . import train
-    from .regularizers import from_thesis_lambda
+    from pose_helpers.compress.regularizers import from_thesis_lambda
+    from pose_helpers.train import loop as train
 
     base = baseline_run(**{**plan.baseline, "threads": plan.threads, "progress": progress})
     if base["diverged"]:
@@ -575,7 +575,8 @@ def _nan_table() -> dict[str, float]:
 
 def _cell(sparse: Any, threshold: float, val_data: Any, baseline_params: int) -> dict[str, Any]:
     """One table cell: a thresholded network's sparsity, theoretical size and PCKh."""
-    from . import regularizers, train
+    from pose_helpers.compress import regularizers
+    from pose_helpers.train import loop as train
 
     _, table = train.evaluate(sparse, val_data, batch_size=_EVAL_BATCH)
     report = regularizers.sparsity_report(
@@ -611,7 +612,7 @@ def _cells(
 
 def _thresholding(method: str) -> Callable[[Any, float], Any]:
     """How a method's model is zeroed at a threshold: single weights (L1), whole groups."""
-    from . import regularizers
+    from pose_helpers.compress import regularizers
 
     return lambda model, threshold: regularizers.threshold_(
         model, threshold, THRESHOLD_MODES[method]
@@ -676,7 +677,7 @@ def regularized_run(
     if cached is not None and cached.get("thresholds") == thresholds and plan.checkpoint.is_file():
         return cached["record"]
 
-    from .regularizers import from_thesis_lambda
+    from pose_helpers.compress.regularizers import from_thesis_lambda
 
     trained = _train_regularized(plan, progress)
     result, net = trained["result"], trained["model"]
@@ -807,7 +808,7 @@ def thesis_table(name: str) -> pd.DataFrame:
     Raises:
         ValueError: for another name.
     """
-    from .notebook import seed_table
+    from pose_helpers.chapters.references import seed_table
 
     if name not in _THESIS_TABLES:
         raise ValueError(f"name={name!r}; expected one of {tuple(_THESIS_TABLES)}")
@@ -1055,7 +1056,9 @@ def engineer(
         ``table_before``, ``table_after``, ``history``, ``channels``, ``layers``,
         ``keep_ratios``, ``train_seconds``, ``diverged`` and ``checkpoint``.
     """
-    from . import bench, surgery, train
+    from pose_helpers.compress import surgery
+    from pose_helpers.cost import bench
+    from pose_helpers.train import loop as train
 
     pruned = surgery.prune_zero_channels(sparse, _example_input(input_size))
     _, table_sparse = train.evaluate(sparse, val_data, batch_size=_EVAL_BATCH)
@@ -1145,7 +1148,7 @@ def engineered_run(
         ValueError: at once for bad arguments (as :func:`regularized_run`, and a threshold
             <= 0 or negative ``finetune_epochs``); when the regularized run diverged.
     """
-    from . import regularizers
+    from pose_helpers.compress import regularizers
 
     threshold = _check_threshold(threshold)
     finetune_epochs = _check_epochs("finetune_epochs", finetune_epochs, minimum=0)
@@ -1357,8 +1360,8 @@ def choose_cell(
 def _cost_row(
     variant: str, net: Any, shape: tuple[int, int, int], timings: Sequence[Any]
 ) -> dict[str, Any]:
-    from . import bench
-    from .deploy import over_rounds
+    from pose_helpers.cost import bench
+    from pose_helpers.cost.deploy import over_rounds
 
     timing = over_rounds(list(timings))
     return {
@@ -1391,8 +1394,8 @@ def full_scale_models(
     """
     import torch
 
-    from . import surgery
-    from .registry import create_model
+    from pose_helpers.compress import surgery
+    from pose_helpers.models.registry import create_model
 
     if "dense" in keep_ratios:
         raise ValueError("'dense' names the uncut model; give the engineered ones other labels")
@@ -1449,7 +1452,7 @@ def full_scale_latency(
     """
     from torch import nn
 
-    from .sparsity_timing import random_sparse_
+    from pose_helpers.cost.sparsity import random_sparse_
 
     if isinstance(random_sparsity, bool) or not 0.0 <= float(random_sparsity) < 1.0:
         raise ValueError(f"random_sparsity={random_sparsity!r}; expected a fraction in [0, 1)")
@@ -1468,7 +1471,7 @@ def full_scale_latency(
         random_sparse_(conv, float(random_sparsity), seed=seed + i)
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
         raise ValueError(f"rounds={rounds!r}; expected an int >= 1")
-    from .bench import latency
+    from pose_helpers.cost.bench import latency
 
     shape = (3, input_size, input_size)
     nets = [
@@ -1569,7 +1572,7 @@ def deployment_findings(table: pd.DataFrame) -> str:
 
 def _thesis_phone_speedup() -> float:
     """Dense / compressed inference time on the thesis's phone (Table 5.9)."""
-    from .notebook import seed_table
+    from pose_helpers.chapters.references import seed_table
 
     raw = seed_table("thesis_table_5_9")
     times = [c for c in raw.columns if "time" in c.lower()]
@@ -1668,7 +1671,7 @@ def plot_weight_magnitudes(model: Any, thresholds: Sequence[float] = THESIS_THRE
     import matplotlib.pyplot as plt
     import torch
 
-    from . import regularizers
+    from pose_helpers.compress import regularizers
 
     thresholds = _check_thresholds(thresholds)
     with torch.no_grad():

@@ -465,7 +465,7 @@ def model_cards(
 
     ``repeats=0`` skips timing: the structural columns alone are machine-independent.
     """
-    from .registry import create_model
+    from pose_helpers.models.registry import create_model
 
     rows = []
     for name in names:

@@ -39,8 +39,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import paths
-from .progress import progress_bar
+from pose_helpers.core import paths
+from pose_helpers.core.progress import progress_bar
 
 __all__ = ["code_version", "grid", "point_key", "run_sweep"]
 

@@ -1,6 +1,6 @@
 """A simulated mmWave radar pose data set in the MARS layout: the default where no real data is.
 
-:func:`simulate` returns what :func:`pose_helpers.mars.load_split` returns: features
+:func:`simulate` returns what :func:`pose_helpers.data.mars.load_split` returns: features
 ``(N, 8, 8, 5)`` float32 (up to 64 points of x, y, z, Doppler, intensity; zero padded),
 labels ``(N, 57)`` float32 (19 Kinect joints, x then y then z, metres) and an index
 DataFrame (subject, movement, frame). Deterministic in ``seed``; about 20,000 frames take
@@ -40,7 +40,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .mars import INDEX_COLUMNS, JOINTS, MOVEMENTS, check_split
+from pose_helpers.data.mars import INDEX_COLUMNS, JOINTS, MOVEMENTS, check_split
 
 __all__ = ["DEFAULT_SUBJECTS", "FPS", "MAX_POINTS", "simulate", "skeleton"]
 
@@ -360,7 +360,7 @@ def simulate(
     seed: int = 0,
     fps: float = FPS,
 ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
-    """A simulated split: the same triple as :func:`pose_helpers.mars.load_split`.
+    """A simulated split: the same triple as :func:`pose_helpers.data.mars.load_split`.
 
     Args:
         split: ``'train'``, ``'validate'`` or ``'test'`` (disjoint subjects).

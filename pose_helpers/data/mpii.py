@@ -12,7 +12,7 @@ alike. PCKh only uses distances between the two, so no offset is applied; subtra
 0-based pixel centres. Un-annotated joints are stored as ``(0, 0)``.
 
 Every ``root`` argument is a data-root override with the semantics of
-:func:`pose_helpers.paths.dataset_dir`. A missing ``mpii/`` folder or file raises
+:func:`pose_helpers.core.paths.dataset_dir`. A missing ``mpii/`` folder or file raises
 :class:`FileNotFoundError` (callers may then fall back to synthetic data); a file that exists
 but cannot be read or has unexpected shapes raises :class:`ValueError` naming the file.
 """
@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .paths import data_root, dataset_dir
+from pose_helpers.core.paths import data_root, dataset_dir
 
 __all__ = [
     "FLIP_PAIRS",
@@ -128,7 +128,7 @@ def mpii_dir(root: PathLike | None = None) -> Path:
     """Return the ``mpii/`` folder under the data root.
 
     Args:
-        root: data-root override (see :func:`pose_helpers.paths.dataset_dir`).
+        root: data-root override (see :func:`pose_helpers.core.paths.dataset_dir`).
 
     Returns:
         The folder's path.
@@ -396,7 +396,7 @@ def score_published_predictions(root: PathLike | None = None) -> pd.DataFrame:
     Returns one row per predictions file and source (``ours`` / ``published``) with the
     columns Head ... Mean, and a ``max |diff|`` column on our rows.
     """
-    from . import metrics
+    from pose_helpers import metrics
 
     gt = load_gt_valid(root)
     published = published_pckh(root)
@@ -423,7 +423,7 @@ def plot_published_curves(thresholds: Sequence[float], root: PathLike | None = N
     """Mean PCKh against the threshold for each shipped predictions file (a matplotlib figure)."""
     import matplotlib.pyplot as plt
 
-    from . import metrics
+    from pose_helpers import metrics
 
     gt = load_gt_valid(root)
     labels = published_pckh(root)["predictions"]

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .paths import cache_dir
+from pose_helpers.core.paths import cache_dir
 
 
 def run_key(settings: dict[str, Any]) -> str:
@@ -69,10 +69,12 @@ def synthpose_run(
         ``swaps`` (left/right swap rate of limb joints), ``diverged``, ``seconds``,
         ``checkpoint``.
     """
-    from . import bench, metrics, train
-    from .registry import create_model
-    from .repro import seed_everything
-    from .synthpose import SynthPose
+    from pose_helpers import metrics
+    from pose_helpers.core.repro import seed_everything
+    from pose_helpers.cost import bench
+    from pose_helpers.data.synthpose import SynthPose
+    from pose_helpers.models.registry import create_model
+    from pose_helpers.train import loop as train
 
     settings = _settings(
         model=model,
@@ -139,7 +141,7 @@ def load_run_model(record: dict[str, Any], model: str, model_kwargs: dict[str, A
     """The trained model of a :func:`synthpose_run` record, in eval mode."""
     import torch
 
-    from .registry import create_model
+    from pose_helpers.models.registry import create_model
 
     net = create_model(model, **(model_kwargs or {}))
     state = torch.load(record["checkpoint"], map_location="cpu", weights_only=True)

@@ -31,7 +31,7 @@ per-channel *constants* through the graph in eval mode, starting from the weight
 
 So a zero filter followed by BN is a *constant* channel ``beta - gamma mu / sigma``, which is
 removable only where a ReLU clips it to 0 before every consumer; zeroing the filter together
-with its BN ``gamma`` and ``beta`` (the filter groups of :mod:`pose_helpers.regularizers`)
+with its BN ``gamma`` and ``beta`` (the filter groups of :mod:`pose_helpers.compress.regularizers`)
 always makes it removable, in train and in eval mode. ``tol > 0`` treats values with
 ``|v| <= tol`` as zero (then the result is no longer exact).
 

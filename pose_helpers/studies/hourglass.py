@@ -3,7 +3,7 @@
 A *row* is a registered hourglass design, optionally with ``merge_weights`` (the report's
 "Weights [0.3, 0.7]" rows). :func:`table1_rows` validates a chapter's choice at once;
 :func:`cost_table` measures every row at the paper's scale; :func:`train_row` is the unit
-:func:`pose_helpers.sweep.run_sweep` runs in worker processes; :func:`accuracy_table`
+:func:`pose_helpers.core.sweep.run_sweep` runs in worker processes; :func:`accuracy_table`
 reduces the seeds to mean ± spread; :func:`compare_with_paper` and :func:`claim_correlations`
 put the reproduction beside the report.
 """
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .mpii import PCKH_COLUMNS
+from pose_helpers.data.mpii import PCKH_COLUMNS
 
 __all__ = [
     "Row",
@@ -61,13 +61,13 @@ class Row:
 
 
 def _designs() -> list[str]:
-    from .registry import list_models
+    from pose_helpers.models.registry import list_models
 
     return list_models("hourglass_*")
 
 
 def _label(model: str, merge_weights: tuple[float, ...] | None) -> str:
-    from .models.hourglass import REPORT_TABLE_1
+    from pose_helpers.models.hourglass import REPORT_TABLE_1
 
     for label, (name, kwargs) in REPORT_TABLE_1.items():
         weights = kwargs.get("merge_weights")
@@ -107,7 +107,7 @@ def table1_rows(
 
 
 def _table_position(row: Row) -> int:
-    from .models.hourglass import REPORT_TABLE_1
+    from pose_helpers.models.hourglass import REPORT_TABLE_1
 
     labels = list(REPORT_TABLE_1)
     return labels.index(row.variant) if row.variant in labels else len(labels)
@@ -125,7 +125,7 @@ def prerender(
 ) -> None:
     """Render (or find cached) the training set of every seed and the validation set once,
     before worker processes start, so they do not render the same set side by side."""
-    from .synthpose import SynthPose
+    from pose_helpers.data.synthpose import SynthPose
 
     rendering = dict(input_size=input_size, sigma=sigma, difficulty=difficulty, data_root=data_root)
     SynthPose("valid", n=n_valid, seed=0, cache=True, **rendering)
@@ -157,9 +157,9 @@ def cost_table(
     """
     import torch
 
-    from . import bench
-    from .progress import progress_bar
-    from .registry import create_model
+    from pose_helpers.core.progress import progress_bar
+    from pose_helpers.cost import bench
+    from pose_helpers.models.registry import create_model
 
     shape = (3, input_size, input_size)
     records = []
@@ -265,7 +265,7 @@ def train_row(
     A module-level function of plain arguments, so sweep worker processes can run it.
     ``settings`` go to ``synthpose_run`` (input size, sigma, epochs, ...).
     """
-    from .experiments import synthpose_run
+    from pose_helpers.train.runs import synthpose_run
 
     kwargs: dict[str, Any] = {"width": width, "zero_init_head": True}
     if merge_weights is not None:
@@ -385,7 +385,7 @@ def _short(row: Row) -> str:
 
 def paper_table() -> pd.DataFrame:
     """Table 1 of the hourglass report (the seed's CSV) with our column names (reference)."""
-    from .notebook import seed_table
+    from pose_helpers.chapters.references import seed_table
 
     table = seed_table("hourglass_table_1")
     out = pd.DataFrame({"variant": table["variant"]})

@@ -4,7 +4,7 @@ Layout (``<data root>/mars/feature/``, see ``shared/data/README.md``): per split
 ``featuremap_<split>.npy`` ``(N, 8, 8, 5)`` float32 (up to 64 radar points of x, y, z in
 metres, Doppler, intensity; zero padded), ``labels_<split>.npy`` ``(N, 57)`` (19 Kinect
 joints: columns 0-18 x, 19-37 y, 38-56 z, metres) and ``index_<split>.csv`` (subject,
-movement, frame). :func:`pose_helpers.radarsim.simulate` returns the same triple.
+movement, frame). :func:`pose_helpers.data.radarsim.simulate` returns the same triple.
 
 Windows for sequence models (:func:`window_indices`): the window of frame ``i`` is the
 ``T`` frames ending at ``i`` within its sequence, a run of consecutive rows with the same
@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from .paths import dataset_dir
+from pose_helpers.core.paths import dataset_dir
 
 __all__ = [
     "INDEX_COLUMNS",
@@ -93,7 +93,7 @@ def _feature_dir(root: str | os.PathLike | None) -> Path:
     if folder is None or not (folder / "feature").is_dir():
         raise FileNotFoundError(
             "no MARS data: expected <data root>/mars/feature/ (data root: the data_root "
-            "argument, $POSE_HELPERS_DATA or ../shared/data); use pose_helpers.radarsim "
+            "argument, $POSE_HELPERS_DATA or ../shared/data); use pose_helpers.data.radarsim "
             "for the simulated data set"
         )
     return folder / "feature"

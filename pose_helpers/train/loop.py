@@ -6,7 +6,7 @@ evaluates PCKh after every epoch, and writes a checkpoint after every epoch. Re-
 the same call resumes from the checkpoint; a finished run returns at once. A NaN or
 infinite loss stops the run and marks it ``diverged`` (no exception), so a sweep goes on.
 
-Batches are what a pose dataset yields (``pose_helpers.synthpose``): either a dict with
+Batches are what a pose dataset yields (``pose_helpers.data.synthpose``): either a dict with
 the keys ``image``, ``target``, ``joints``, ``head_size``, ``visible`` and
 ``target_weight``, or a tuple in that order. Training needs only the image, the target
 heatmaps and (optionally) a weight per joint; evaluation also needs the joints (input
@@ -34,8 +34,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from .progress import progress_bar
-from .repro import seed_everything
+from pose_helpers.core.progress import progress_bar
+from pose_helpers.core.repro import seed_everything
 
 __all__ = [
     "PRESETS",
@@ -352,7 +352,7 @@ def predict(
     Raises:
         KeyError: when the batches lack joints, head sizes or visibility.
     """
-    from . import metrics
+    from pose_helpers import metrics
 
     if device is None:
         first = next(model.parameters(), None)
@@ -417,7 +417,7 @@ def evaluate(
     Raises:
         KeyError: when the batches lack joints, head sizes or visibility.
     """
-    from . import metrics
+    from pose_helpers import metrics
 
     p = predict(model, data, batch_size=batch_size, num_workers=num_workers, device=device)
     per_joint = np.asarray(

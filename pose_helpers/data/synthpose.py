@@ -13,7 +13,7 @@ Conventions of one sample (see :meth:`SynthPose.sample`):
   normalized per channel as ``(u8 / 255 - MEAN) / STD``.
 * ``joints`` (16, 2) float32: ``(x, y)`` in input pixels, MPII joint order, pixel centres at
   integers. The crop maps the person centre to ``(S / 2, S / 2)``, the convention of
-  :func:`pose_helpers.metrics.heatmap_to_original_coords`.
+  :func:`pose_helpers.metrics.pose.heatmap_to_original_coords`.
 * ``heatmaps`` (16, S/4, S/4) float32: an unnormalized Gaussian (value 1 at its centre) of
   standard deviation ``sigma`` heatmap pixels at ``joints / 4`` (the stacked-hourglass
   convention; the centre is sub-pixel, not rounded), all zeros for invisible joints.
@@ -75,8 +75,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from . import mpii
-from .paths import cache_dir, dataset_dir
+from pose_helpers.core.paths import cache_dir, dataset_dir
+from pose_helpers.data import mpii
 
 __all__ = [
     "CODE_VERSION",
@@ -1209,7 +1209,7 @@ class SynthPose(Dataset):
         seed: seed of the renders (poses do not depend on it).
         difficulty: a preset name (``'easy'``, ``'medium'``, ``'hard'``), a
             :class:`Difficulty`, or a dict of fields overriding a ``'preset'``.
-        data_root: data-root override (see :func:`pose_helpers.paths.data_root`).
+        data_root: data-root override (see :func:`pose_helpers.core.paths.data_root`).
         padding: crop side = 200 x scale x ``padding`` source pixels; 1.25 is the
             stacked-hourglass crop, smaller values enlarge the person (head sizes and PCKh
             stay MPII's, in input pixels).

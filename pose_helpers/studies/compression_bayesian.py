@@ -1,7 +1,7 @@
 """Structured Bayesian compression of the CPU-scale baseline (thesis section 5.5, Tables 5.7-5.8).
 
 Algorithm 1 (the reweighted group lasso of :class:`regularizers.ReweightedGroupLasso`) runs
-as *outer* iterations on the cached baseline of :mod:`pose_helpers.compression`: each outer
+as *outer* iterations on the cached baseline of :mod:`pose_helpers.studies.compression`: each outer
 trains ``inner_epochs`` with the reweighted penalty (step 1), estimates the diagonal of the
 Hessian of the heatmap loss on a fixed set of training batches (step 2,
 :func:`regularizers.ggn_diagonal`), updates ``gamma`` and ``omega`` (step 3) and prunes the
@@ -33,8 +33,9 @@ from typing import Any
 
 import pandas as pd
 
-from . import compression, experiments
-from .compression import (
+from pose_helpers.compress.regularizers import THESIS_LOSS_SCALE, THESIS_THRESHOLDS
+from pose_helpers.studies import compression
+from pose_helpers.studies.compression import (
     _baseline_settings,
     _cell,
     _cells,
@@ -49,7 +50,7 @@ from .compression import (
     _read_json,
     _write_json,
 )
-from .regularizers import THESIS_LOSS_SCALE, THESIS_THRESHOLDS
+from pose_helpers.train import runs as experiments
 
 __all__ = [
     "THESIS_BAYES_LAMBDAS",
@@ -169,7 +170,8 @@ def bayesian_run(
     Raises:
         ValueError: at once, for a lambda <= 0 or any other bad argument.
     """
-    from . import regularizers, train
+    from pose_helpers.compress import regularizers
+    from pose_helpers.train import loop as train
 
     lam = _check_positive_lam(lam)
     outers = _check_count("outers", outers)
@@ -315,7 +317,7 @@ def bayesian_run(
 def load_bayesian_model(record: dict[str, Any], baseline: dict[str, Any]):
     """The trained network of a :func:`bayesian_run` record (eval mode) and its Algorithm 1
     state."""
-    from . import regularizers
+    from pose_helpers.compress import regularizers
 
     net = compression._create(_baseline_settings(baseline))
     _load_weights(net, Path(record["checkpoint"]))
@@ -362,7 +364,7 @@ def bayesian_engineered_run(
     Raises:
         ValueError: for bad arguments, or when the Bayesian run diverged.
     """
-    from .compression import _check_threshold
+    from pose_helpers.studies.compression import _check_threshold
 
     threshold = _check_threshold(threshold)
     finetune_epochs = _check_epochs("finetune_epochs", finetune_epochs, minimum=0)

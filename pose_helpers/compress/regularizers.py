@@ -21,7 +21,7 @@ channel keeps doing its job. So a filter-wise group here is the filter, its bias
 the ``gamma`` and ``beta`` of the BatchNorm that directly follows the convolution: one L2
 norm over all of them. When such a group is thresholded, all of it becomes zero, the BN
 output is exactly 0 whatever the running statistics, and the channel is dead in train and
-eval mode; :func:`pose_helpers.surgery.prune_zero_channels` then removes it exactly. (BN
+eval mode; :func:`pose_helpers.compress.surgery.prune_zero_channels` then removes it exactly. (BN
 after a convolution is found by tracing the model with ``torch.fx``.)
 
 Groups that surgery can never remove are left out unless asked for: the filter groups of a
@@ -34,7 +34,7 @@ mean over weights), added once per optimizer step to the data loss, as ``fit``'s
 the thesis's lambdas (1e-7 ... 3e-10) only bite against a per-pixel *mean* (a pixel sum is
 thousands of times larger), and it trains with Simple Baselines' settings (Table 5.2), whose
 ``JointsMSELoss`` is 0.5 x the mean over pixels and joints. That is our reading of its data
-term; :func:`pose_helpers.train.heatmap_loss` is the plain mean, twice as large, so the same
+term; :func:`pose_helpers.train.loop.heatmap_loss` is the plain mean, twice as large, so the same
 trade-off needs twice the thesis's ``lam`` (:func:`from_thesis_lambda`).
 
 **Thresholds and sizes.** The tables' thresholds are 0.01, 0.001 and 0.0001. ``threshold_``
@@ -50,7 +50,7 @@ the per-group ``omega`` and ``gamma`` of the structured Bayesian compression and
 steps on a network: the reweighted penalty (step 1), the ``gamma``/``C``/``alpha``/``omega``
 update from the diagonal of the Hessian (step 3; the Gauss-Newton diagonal of
 :func:`ggn_diagonal` for step 2) and pruning by ``gamma`` (step 4). The formulas themselves are
-derived and tested on a linear model in :mod:`pose_helpers.bayes_group_lasso`.
+derived and tested on a linear model in :mod:`pose_helpers.theory.bayes_group_lasso`.
 
 Defined for the compression chapters (thesis sections 5.3-5.5).
 """
@@ -66,7 +66,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .bench import CONV_TYPES
+from pose_helpers.cost.bench import CONV_TYPES
 
 __all__ = [
     "THESIS_LAMBDAS",
@@ -565,7 +565,7 @@ def sparsity_report(
         model: the (thresholded or engineered) network.
         baseline_params: parameters of the dense baseline; default: the model's own count.
         baseline_mb: the baseline's size in MB; default: the model's checkpoint size
-            (:func:`pose_helpers.bench.checkpoint_mb`) when ``baseline_params`` is not given,
+            (:func:`pose_helpers.cost.bench.checkpoint_mb`) when ``baseline_params`` is not given,
             else ``4 * baseline_params / 1e6`` (float32 parameters). The thesis's 136.3 MB is
             the checkpoint of the 33,999,440-parameter baseline.
 
@@ -578,7 +578,7 @@ def sparsity_report(
     Raises:
         ValueError: for a non-positive ``baseline_params`` or a negative ``baseline_mb``.
     """
-    from .bench import checkpoint_mb
+    from pose_helpers.cost.bench import checkpoint_mb
 
     total = sum(p.numel() for p in model.parameters())
     zeros = sum(int((p == 0).sum()) for p in model.parameters())
@@ -745,7 +745,7 @@ class ReweightedGroupLasso:
     3. step 3 (:meth:`update`): ``gamma_g(t) = ||W_g(t)|| / omega_g(t-1)`` (Table 4.1),
        ``C = (Gamma^-1 + diag(H) / lam)^-1`` per weight, ``alpha = -C / gamma^2 + 1 / gamma``
        and ``omega_g(t) = sqrt(sum_{i in g} |alpha_i|)``
-       (:func:`pose_helpers.bayes_group_lasso.algorithm1_omega`, which derives them);
+       (:func:`pose_helpers.theory.bayes_group_lasso.algorithm1_omega`, which derives them);
     4. step 4 (:meth:`prune`): groups whose ``gamma`` is below a threshold are zeroed (all of
        a filter group, BatchNorm included, so the channel is dead) and stay pruned.
 
@@ -793,7 +793,7 @@ class ReweightedGroupLasso:
             ValueError: naming the group, when a live group's ``gamma`` or a weight's ``C`` is
                 not positive and finite (the weights are left as they are).
         """
-        from .bayes_group_lasso import algorithm1_omega
+        from pose_helpers.theory.bayes_group_lasso import algorithm1_omega
 
         lam = _check_nonnegative("lam", lam)
         if lam == 0:

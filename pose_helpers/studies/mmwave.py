@@ -49,8 +49,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .models.mmwave import CONFIGS, DEFAULT_CELL, DEFAULT_WINDOW, FRAME_SHAPE
-from .paths import cache_dir, dataset_dir
+from pose_helpers.core.paths import cache_dir, dataset_dir
+from pose_helpers.models.mmwave import CONFIGS, DEFAULT_CELL, DEFAULT_WINDOW, FRAME_SHAPE
 
 __all__ = [
     "CONFIG_NAMES",
@@ -112,11 +112,11 @@ def available_datasets(data_root: str | os.PathLike | None = None) -> list[str]:
 def _cached_split(dataset: str, split: str, root: str | None) -> tuple[np.ndarray, ...]:
     # A sweep worker runs many points: load (or simulate) each split once per process.
     if dataset == "mars":
-        from .mars import load_split
+        from pose_helpers.data.mars import load_split
 
         features, labels, index = load_split(split, root)
     else:
-        from .radarsim import simulate
+        from pose_helpers.data.radarsim import simulate
 
         features, labels, index = simulate(split, seed=SIM_DATA_SEED)
     arrays = (features, labels, index[["subject", "movement", "frame"]].to_numpy())
@@ -276,11 +276,11 @@ def radar_run(
     """
     import torch
 
-    from . import radar_metrics
-    from .mars import window_indices
-    from .progress import progress_bar
-    from .registry import create_model
-    from .train import save_atomic
+    from pose_helpers.core.progress import progress_bar
+    from pose_helpers.data.mars import window_indices
+    from pose_helpers.metrics import radar as radar_metrics
+    from pose_helpers.models.registry import create_model
+    from pose_helpers.train.loop import save_atomic
 
     name = model_name(config)
     if dataset not in DATASETS:
@@ -421,7 +421,7 @@ def mean_pose_floor(
     The error a model must beat to have learnt anything from the radar; same keys as
     :func:`radar_metrics.summary`.
     """
-    from . import radar_metrics
+    from pose_helpers.metrics import radar as radar_metrics
 
     _, labels, _ = load_dataset(dataset, "train", data_root)
     mean = labels[_subset(len(labels), n_train)].mean(axis=0)
@@ -492,8 +492,8 @@ def cost_card(
     """
     import torch
 
-    from . import bench
-    from .registry import create_model
+    from pose_helpers.cost import bench
+    from pose_helpers.models.registry import create_model
 
     name = model_name(config)
     torch.manual_seed(0)
@@ -541,8 +541,8 @@ def compare_cells(
     """
     import torch
 
-    from . import bench
-    from .registry import create_model
+    from pose_helpers.cost import bench
+    from pose_helpers.models.registry import create_model
 
     rows = []
     for cell in ("gru", "lstm"):
@@ -638,7 +638,7 @@ def findings(table: pd.DataFrame, seeds_dir: str | os.PathLike | None = None) ->
     poster's values (``seed_table('mmwave_findings')``: impr_small saves 85.9 % latency at
     4.8 % accuracy cost) sit beside them as ``paper_*`` columns (NaN where none is printed).
     """
-    from .notebook import seed_table
+    from pose_helpers.chapters.references import seed_table
 
     paper = seed_table("mmwave_findings", seeds_dir)
     printed = {
@@ -803,7 +803,7 @@ def plot_frames(datasets: Sequence[str], data_root: Any = None, n: int = 3, seed
     """
     import matplotlib.pyplot as plt
 
-    from .mars import JOINTS
+    from pose_helpers.data.mars import JOINTS
 
     joint = {name: i for i, name in enumerate(JOINTS)}
     fig, axes = plt.subplots(

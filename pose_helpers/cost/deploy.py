@@ -42,8 +42,8 @@ from onnxruntime.capi.onnxruntime_pybind11_state import InvalidGraph
 from onnxruntime.capi.onnxruntime_pybind11_state import NotImplemented as OrtNotImplemented
 from torch import nn
 
-from .bench import Timing, _repeat, _timing, checkpoint_mb, latency
-from .progress import progress_bar
+from pose_helpers.core.progress import progress_bar
+from pose_helpers.cost.bench import Timing, _repeat, _timing, checkpoint_mb, latency
 
 __all__ = [
     "FORMATS",

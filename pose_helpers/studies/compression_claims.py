@@ -19,8 +19,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from .compression import THESIS_ENGINEERED_CELLS, _fewest_within, _spearman, thesis_table
-from .paths import REPO_ROOT
+from pose_helpers.core.paths import REPO_ROOT
+from pose_helpers.studies.compression import (
+    THESIS_ENGINEERED_CELLS,
+    _fewest_within,
+    _spearman,
+    thesis_table,
+)
 
 __all__ = ["RESULT_FILES", "claims", "load_results", "plot_summary"]
 

@@ -5,9 +5,25 @@ Chapters show these beside what they compute; nothing here is typed in from a pa
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
-from .notebook import seed_table
+from pose_helpers.core.paths import REPO_ROOT
+
+SEEDS_DIR = REPO_ROOT.parent / "shared" / "seeds"
+
+
+def seed_table(name: str, seeds_dir: str | Path | None = None) -> pd.DataFrame:
+    """Load a paper's table copied in ``../shared/seeds/tables/<name>.csv`` (reference only)."""
+    path = Path(seeds_dir or SEEDS_DIR) / "tables" / f"{name}.csv"
+    if not path.is_file():
+        available = (
+            sorted(p.stem for p in path.parent.glob("*.csv")) if path.parent.is_dir() else []
+        )
+        raise FileNotFoundError(f"no seed table {name!r} at {path}; available: {available}")
+    return pd.read_csv(path)
+
 
 #: Which row of which seed table describes a registered model at the seeds' scale.
 MODEL_ROWS: dict[str, tuple[str, str, str]] = {

@@ -1,0 +1,2 @@
+"""The book's side of the package: the chapter runner (:mod:`.runner`, the CLI's engine),
+display helpers for notebooks (:mod:`.display`) and the papers' numbers (:mod:`.references`)."""

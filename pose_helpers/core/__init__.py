@@ -1,0 +1,2 @@
+"""Infrastructure every study uses: paths, atomic files, seeds and threads, progress bars,
+run keys and the run store, and the sweep runner. Nothing here knows about poses."""

@@ -1,0 +1,2 @@
+"""The thesis's chapter 4 in code: over-fitting and L1/L2 regression (:mod:`.regression`)
+and the Bayesian group lasso (:mod:`.bayes_group_lasso`)."""
