@@ -13,6 +13,7 @@ import pytest
 import torch
 from torch import nn
 
+from pose_helpers.compress import algorithm1 as A1
 from pose_helpers.compress import regularizers as R
 from pose_helpers.models.registry import create_model
 
@@ -387,7 +388,7 @@ def test_ggn_diagonal_is_the_hessian_of_a_linear_model():
     batch = _batch()
     target = torch.randn(2, 1, 4, 4, generator=torch.Generator().manual_seed(1))
     exact = _hessian_diagonal(net, batch, target)
-    ggn = R.ggn_diagonal(net, [batch], exact=True)
+    ggn = A1.ggn_diagonal(net, [batch], exact=True)
     for name in exact:
         torch.testing.assert_close(ggn[name], exact[name], rtol=1e-5, atol=1e-7)
     assert (ggn["weight"] > 0).all()
@@ -400,23 +401,23 @@ def test_ggn_diagonal_is_the_hessian_at_zero_residual_and_the_estimate_is_unbias
     with torch.no_grad():
         target = tiny(batch["image"])  # zero residual: the Gauss-Newton matrix is the Hessian
     exact = _hessian_diagonal(tiny, batch, target)
-    ggn = R.ggn_diagonal(tiny, [batch], exact=True)
+    ggn = A1.ggn_diagonal(tiny, [batch], exact=True)
     for name in exact:
         torch.testing.assert_close(ggn[name], exact[name], rtol=1e-4, atol=1e-6)
-    estimate = R.ggn_diagonal(tiny, [batch], samples=4000, seed=1)
+    estimate = A1.ggn_diagonal(tiny, [batch], samples=4000, seed=1)
     for name in exact:
         assert torch.allclose(estimate[name], exact[name], rtol=0.15, atol=1e-3 * exact[name].max())
     tiny.train()
-    R.ggn_diagonal(tiny, [batch])
+    A1.ggn_diagonal(tiny, [batch])
     assert tiny.training  # the caller's mode is restored
     with pytest.raises(ValueError, match="samples=0"):
-        R.ggn_diagonal(tiny, [batch], samples=0)
+        A1.ggn_diagonal(tiny, [batch], samples=0)
     with pytest.raises(ValueError, match="batches is empty"):
-        R.ggn_diagonal(tiny, [])
+        A1.ggn_diagonal(tiny, [])
 
 
 def test_reweighted_group_lasso_follows_table_4_1_by_hand(tiny):
-    state = R.ReweightedGroupLasso.start(tiny)
+    state = A1.ReweightedGroupLasso.start(tiny)
     n = R.num_groups(state.groups)
     assert state.omega.tolist() == [1.0] * n and state.active.all()
     # outer 1 is the plain group lasso
@@ -450,13 +451,13 @@ def test_reweighted_group_lasso_follows_table_4_1_by_hand(tiny):
     assert not state.active[smallest] and math.isinf(state.omega[smallest])
     assert state.penalty(tiny, lam).isfinite()
 
-    again = R.ReweightedGroupLasso.from_json(tiny, state.to_json())
+    again = A1.ReweightedGroupLasso.from_json(tiny, state.to_json())
     torch.testing.assert_close(again.omega, state.omega)
     assert again.active.tolist() == state.active.tolist()
 
 
 def test_reweighted_group_lasso_names_a_bad_group(tiny):
-    state = R.ReweightedGroupLasso.start(tiny)
+    state = A1.ReweightedGroupLasso.start(tiny)
     hessian = {name: torch.zeros_like(p) for name, p in tiny.named_parameters()}
     hessian["conv.weight"][1] = -1e9  # a negative curvature makes C negative
     weights_before = {n: p.detach().clone() for n, p in tiny.named_parameters()}
@@ -467,4 +468,4 @@ def test_reweighted_group_lasso_names_a_bad_group(tiny):
     with pytest.raises(ValueError, match="lam=0"):
         state.update(tiny, {n: torch.ones_like(p) for n, p in tiny.named_parameters()}, 0.0)
     with pytest.raises(ValueError, match="groups"):
-        R.ReweightedGroupLasso.from_json(tiny, {"omega": [1.0], "gamma": [1.0], "active": [True]})
+        A1.ReweightedGroupLasso.from_json(tiny, {"omega": [1.0], "gamma": [1.0], "active": [True]})

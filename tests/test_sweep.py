@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import sys
 import uuid
@@ -12,7 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pose_helpers.core.sweep import code_version, grid, point_key, run_sweep
+from pose_helpers.core.store import RunStore
+from pose_helpers.core.sweep import cached_run, grid, run_sweep, study_version
+
+#: The version of the test sweeps' keys (what a study module declares).
+STUDY_VERSION = 1
 
 
 def square(x: int, log: str) -> dict:
@@ -59,12 +64,18 @@ def test_interrupted_sweep_resumes_and_finished_one_is_cached(tmp_path, log):
     (log / "fail-2").touch()
     with pytest.raises(ValueError, match="x=2 failed"):
         run_sweep(
-            square, points, name="sq", executor="serial", cache_dir=tmp_path, raise_errors=True
+            square,
+            points,
+            name="sq",
+            executor="serial",
+            runs_dir=tmp_path,
+            raise_errors=True,
+            version=1,
         )
     assert _calls(log) == 3 and len(list((tmp_path / "sq").glob("*.json"))) == 2
 
     (log / "fail-2").unlink()
-    df = run_sweep(square, points, name="sq", executor="serial", cache_dir=tmp_path, progress=False)
+    df = run_sweep(square, points, name="sq", executor="serial", runs_dir=tmp_path, progress=False)
     assert [_calls(log, x) for x in range(5)] == [1, 1, 2, 1, 1]  # only the missing points ran
     assert df["cached"].tolist() == [True, True, False, False, False]
     assert list(df.columns) == [
@@ -82,7 +93,7 @@ def test_interrupted_sweep_resumes_and_finished_one_is_cached(tmp_path, log):
     assert df["error"].isna().all() and (df["seconds"] >= 0).all()
 
     again = run_sweep(
-        square, points, name="sq", executor="serial", cache_dir=tmp_path, progress=False
+        square, points, name="sq", executor="serial", runs_dir=tmp_path, progress=False
     )
     assert _calls(log) == 6 and again["cached"].all()
     pd.testing.assert_frame_equal(again.drop(columns="cached"), df.drop(columns="cached"))
@@ -91,22 +102,20 @@ def test_interrupted_sweep_resumes_and_finished_one_is_cached(tmp_path, log):
 def test_failed_point_is_recorded_and_retried(tmp_path, log):
     points = grid(x=[0, 1, 2], log=str(log))
     (log / "fail-1").touch()
-    df = run_sweep(
-        square, points, name="err", executor="serial", cache_dir=tmp_path, progress=False
-    )
+    df = run_sweep(square, points, name="err", executor="serial", runs_dir=tmp_path, progress=False)
     assert df["error"].fillna("").tolist() == ["", "ValueError: x=1 failed as told", ""]
     assert np.isnan(df["y"].iloc[1]) and df["y"].iloc[2] == 4
-    run_sweep(square, points, name="err", executor="serial", cache_dir=tmp_path, progress=False)
+    run_sweep(square, points, name="err", executor="serial", runs_dir=tmp_path, progress=False)
     assert [_calls(log, x) for x in range(3)] == [1, 2, 1]  # failures are not cached
 
 
 def test_bad_records_are_errors(tmp_path):
     df = run_sweep(
-        not_a_dict, grid(x=[1]), name="bad", executor="serial", cache_dir=tmp_path, progress=False
+        not_a_dict, grid(x=[1]), name="bad", executor="serial", runs_dir=tmp_path, progress=False
     )
     assert df["error"].iloc[0] == f"TypeError: {__name__}.not_a_dict returned list; expected a dict"
     df = run_sweep(
-        shadowing, grid(x=[1]), name="bad", executor="serial", cache_dir=tmp_path, progress=False
+        shadowing, grid(x=[1]), name="bad", executor="serial", runs_dir=tmp_path, progress=False
     )
     assert "shadow grid columns: ['x']" in df["error"].iloc[0]
 
@@ -115,15 +124,15 @@ def test_process_executor_gives_the_serial_records(tmp_path, log):
     points = grid(x=[3, 1, 2, 0], log=str(log))
     (log / "fail-2").touch()
     serial = run_sweep(
-        square, points, name="s", executor="serial", cache_dir=tmp_path, progress=False
+        square, points, name="s", executor="serial", runs_dir=tmp_path, progress=False
     )
     parallel = run_sweep(
-        square, points, name="p", executor="process", workers=2, cache_dir=tmp_path, progress=False
+        square, points, name="p", executor="process", workers=2, runs_dir=tmp_path, progress=False
     )
     pd.testing.assert_frame_equal(_records(parallel), _records(serial))
     assert not parallel["cached"].any() and os.getpid() not in parallel["pid"].tolist()
     again = run_sweep(
-        square, points, name="p", executor="serial", cache_dir=tmp_path, progress=False
+        square, points, name="p", executor="serial", runs_dir=tmp_path, progress=False
     )
     pd.testing.assert_frame_equal(_records(again), _records(serial))
     assert again["cached"].tolist() == [True, True, False, True]
@@ -135,15 +144,14 @@ def test_process_executor_gives_the_serial_records(tmp_path, log):
             points,
             name="r",
             workers=1,
-            cache_dir=tmp_path,
+            runs_dir=tmp_path,
             raise_errors=True,
             progress=False,
         )
     saved = {p.stem for p in (tmp_path / "r").glob("*.json")}
-    assert {
-        point_key(square, points[i], code_version(square)) for i in (0, 1)
-    } <= saved  # finished first
-    assert point_key(square, points[2], code_version(square)) not in saved
+    store = RunStore("r", study_version(square), tmp_path)
+    assert {store.key(points[i]) for i in (0, 1)} <= saved  # finished first
+    assert store.key(points[2]) not in saved
 
 
 def test_version_keys_the_cache(tmp_path, log):
@@ -154,41 +162,77 @@ def test_version_keys_the_cache(tmp_path, log):
             points,
             name="v",
             executor="serial",
-            cache_dir=tmp_path,
+            runs_dir=tmp_path,
             version=version,
             progress=False,
         )
         assert _calls(log) == expected_calls
-    assert point_key(square, points[0], "a") != point_key(square, points[0], "b")
-    assert point_key(square, points[0], "a") != point_key(square, points[1], "a")
+    assert RunStore("v", "a").key(points[0]) != RunStore("v", "b").key(points[0])
+    assert RunStore("v", "a").key(points[0]) != RunStore("v", "a").key(points[1])
 
 
-def test_code_version_follows_the_module_source(tmp_path):
+def test_the_key_is_the_study_version_and_settings_not_the_code_path(tmp_path, log):
     source = tmp_path / "sweep_target.py"
-    source.write_text("def f(x):\n    return {'y': x}\n")
+    source.write_text("STUDY_VERSION = 3\n\n\ndef f(x):\n    return {'y': x}\n")
     spec = importlib.util.spec_from_file_location("sweep_target", source)
     module = importlib.util.module_from_spec(spec)
+    sys.modules["sweep_target"] = module
     spec.loader.exec_module(module)
-    before = code_version(module.f)
-    assert code_version(module.f) == before
-    source.write_text("def f(x):\n    return {'y': 2 * x}\n")
-    assert code_version(module.f) != before
-    assert code_version(square) == code_version(not_a_dict)  # same module, same version
+    assert study_version(module.f) == "3"
+    # a function moved to another module with the same study and version finds its runs
+    first = run_sweep(
+        square,
+        grid(x=[1], log=str(log)),
+        name="m",
+        version=3,
+        runs_dir=tmp_path,
+        executor="serial",
+        progress=False,
+    )
+    assert not first["cached"].any()
+    assert RunStore("m", 3, tmp_path).load({"x": 1, "log": str(log)})["result"]["y"] == 1
+    with pytest.raises(ValueError, match="STUDY_VERSION"):
+        study_version(json.dumps)
+
+
+def test_cached_run_computes_once_and_reads_the_record_after(tmp_path, log):
+    first = cached_run(square, study="c", version=1, runs_dir=tmp_path, x=3, log=str(log))
+    again = cached_run(square, study="c", version=1, runs_dir=tmp_path, x=3, log=str(log))
+    assert first == again and first["y"] == 9 and _calls(log) == 1
+    record = RunStore("c", 1, tmp_path).load({"x": 3, "log": str(log)})
+    assert set(record) >= {"settings", "result", "seconds", "environment", "finished", "key"}
+
+
+def test_a_record_that_does_not_parse_or_disagrees_is_reported_and_recomputed(tmp_path, log):
+    from pose_helpers.core.store import StoreWarning
+
+    point = {"x": 2, "log": str(log)}
+    store = RunStore("bad", 1, tmp_path)
+    cached_run(square, study="bad", version=1, runs_dir=tmp_path, **point)
+    store.path(point).write_text("{not json")
+    with pytest.warns(StoreWarning, match=r"bad/\w+\.json does not parse"):
+        cached_run(square, study="bad", version=1, runs_dir=tmp_path, **point)
+    record = store.load(point)
+    record["settings"]["x"] = 5  # a record edited by hand: its settings disagree with its key
+    store.path(point).write_text(json.dumps(record))
+    with pytest.warns(StoreWarning, match="other settings than its key"):
+        assert cached_run(square, study="bad", version=1, runs_dir=tmp_path, **point)["y"] == 4
+    assert _calls(log) == 3
 
 
 def test_arguments_are_checked(tmp_path):
     with pytest.raises(ValueError, match="'threads'"):
-        run_sweep(square, [], name="x", executor="threads", cache_dir=tmp_path)
+        run_sweep(square, [], name="x", executor="threads", runs_dir=tmp_path)
     with pytest.raises(ValueError, match=r"name='\.\./x'"):
-        run_sweep(square, [], name="../x", cache_dir=tmp_path)
+        run_sweep(square, [], name="../x", runs_dir=tmp_path)
     with pytest.raises(TypeError, match="not JSON-able"):
-        run_sweep(square, [{"x": object()}], name="x", cache_dir=tmp_path, version="1")
+        run_sweep(square, [{"x": object()}], name="x", runs_dir=tmp_path, version="1")
     with pytest.raises(TypeError, match="module level"):
         run_sweep(
             lambda x: {"y": x},
             grid(x=[1]),
             name="x",
-            cache_dir=tmp_path,
+            runs_dir=tmp_path,
             version="1",
             progress=False,
         )
@@ -198,7 +242,7 @@ def test_ray_missing_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     with pytest.raises(ImportError, match=r"pip install 'pose-helpers\[ray\]'"):
         run_sweep(
-            square, grid(x=[1], log=str(tmp_path)), name="ray", executor="ray", cache_dir=tmp_path
+            square, grid(x=[1], log=str(tmp_path)), name="ray", executor="ray", runs_dir=tmp_path
         )
 
 
@@ -208,9 +252,9 @@ def test_ray_executor_gives_the_serial_records(tmp_path, log):
     points = grid(x=[0, 1, 2], log=str(log))
     (log / "fail-1").touch()
     serial = run_sweep(
-        square, points, name="s", executor="serial", cache_dir=tmp_path, progress=False
+        square, points, name="s", executor="serial", runs_dir=tmp_path, progress=False
     )
     ray_df = run_sweep(
-        square, points, name="r", executor="ray", workers=2, cache_dir=tmp_path, progress=False
+        square, points, name="r", executor="ray", workers=2, runs_dir=tmp_path, progress=False
     )
     pd.testing.assert_frame_equal(_records(ray_df), _records(serial))

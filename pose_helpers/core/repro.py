@@ -1,9 +1,12 @@
-"""Reproducibility: one call fixes the seeds and the torch thread count."""
+"""Reproducibility: one call fixes the seeds and the torch thread count; one context
+manager sets the thread count for a block and restores it."""
 
 from __future__ import annotations
 
 import os
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -29,3 +32,23 @@ def seed_everything(seed: int = 0, threads: int | None = DEFAULT_THREADS) -> np.
         torch.use_deterministic_algorithms(True, warn_only=True)
     os.environ.setdefault("PYTHONHASHSEED", str(seed))
     return np.random.default_rng(seed)
+
+
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[int]:
+    """Run with ``threads`` torch threads (``None``: as is), restoring the setting afterwards.
+
+    Raises:
+        ValueError: for a thread count below 1.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    if threads is not None:
+        if int(threads) < 1:
+            raise ValueError(f"threads={threads!r}; expected >= 1 or None")
+        torch.set_num_threads(int(threads))
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)

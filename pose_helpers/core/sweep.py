@@ -1,16 +1,16 @@
-"""Run a function over a parameter grid, one cached JSON record per point.
+"""Run a function over a parameter grid, one stored record per point.
 
 ``run_sweep(fn, grid(lr=[1e-3, 1e-2], seed=[0, 1]), name="lr")`` calls ``fn(**point)`` for
 every point and returns a DataFrame: the grid columns, the record's columns, ``seconds``
-(the time the point took when it was computed), ``cached`` (loaded from disk by this call)
-and ``error`` (missing, or ``"Type: message"`` for a point that raised).
+(the time the point took when it was computed), ``cached`` (read from the run store by this
+call) and ``error`` (missing, or ``"Type: message"`` for a point that raised).
 
-Each record is a JSON file named by a hash of (fn's qualified name, the point, the code
-version); the version defaults to a hash of the source file of fn's module, so editing
-that module recomputes the sweep, while editing other modules does not (pass
-``version=...`` then). Files are written atomically as points finish, so an interrupted
-sweep resumes where it stopped and a finished one re-renders at once. Failed points are
-not cached: a re-run tries them again.
+Each point is one run of the study ``name`` in the run store (:mod:`pose_helpers.core.store`):
+its key is a hash of the study, the point and the study's version, which defaults to the
+``STUDY_VERSION`` that fn's module declares. Records are committed under
+``book/runs/<name>/`` as points finish, so an interrupted sweep resumes where it stopped, a
+finished one re-renders at once, and a fresh clone re-renders without training. Failed
+points are not stored: a re-run tries them again. :func:`cached_run` is the one-point form.
 
 Executors: ``'process'`` (worker processes started with ``spawn``, one torch thread each;
 fn must be importable, i.e. defined at module level in a ``.py`` file), ``'serial'`` (in
@@ -20,8 +20,6 @@ at ``address``; Ray is optional: ``pip install 'pose-helpers[ray]'``).
 
 from __future__ import annotations
 
-import hashlib
-import inspect
 import itertools
 import json
 import math
@@ -39,10 +37,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pose_helpers.core import paths
 from pose_helpers.core.progress import progress_bar
+from pose_helpers.core.store import RunStore, jsonable
 
-__all__ = ["code_version", "grid", "point_key", "run_sweep"]
+__all__ = ["cached_run", "grid", "run_sweep", "study_version"]
 
 EXECUTORS = ("process", "serial", "ray")
 RAY_HINT = "pip install 'pose-helpers[ray]'"
@@ -72,49 +70,24 @@ def _axis(value: Any) -> list[Any]:
     return [value]
 
 
-def _jsonable(value: Any) -> Any:
-    """NumPy, torch and tuple values as plain JSON types (lists, floats, ints)."""
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray | np.generic):
-        return _jsonable(value.tolist())
-    if type(value).__module__ == "torch" and hasattr(value, "tolist"):  # a tensor
-        return _jsonable(value.tolist())
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
 def _qualname(fn: Callable) -> str:
     return f"{fn.__module__}.{fn.__qualname__}"
 
 
-def code_version(fn: Callable) -> str:
-    """Hash of the source file of ``fn``'s module (of fn's own source where it has no file).
+def study_version(fn: Callable) -> str:
+    """The ``STUDY_VERSION`` declared by fn's module (the version of its runs' keys).
 
     Raises:
-        ValueError: when no source can be found (pass ``version=`` to :func:`run_sweep`).
+        ValueError: when the module declares none (pass ``version=...`` then).
     """
-    try:
-        source = Path(inspect.getsourcefile(fn) or "").read_bytes()
-    except (TypeError, OSError):
-        try:
-            source = inspect.getsource(fn).encode()
-        except (TypeError, OSError) as err:
-            raise ValueError(
-                f"no source for {_qualname(fn)}; pass version=... to run_sweep"
-            ) from err
-    return hashlib.sha256(source).hexdigest()[:16]
-
-
-def point_key(fn: Callable, point: Mapping[str, Any], version: str) -> str:
-    """The cache key of one point: a hash of fn's qualified name, the point and the version."""
-    text = json.dumps(
-        {"fn": _qualname(fn), "point": _jsonable(point), "version": version}, sort_keys=True
-    )
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
+    module = sys.modules.get(fn.__module__)
+    version = getattr(module, "STUDY_VERSION", None)
+    if version is None:
+        raise ValueError(
+            f"{_qualname(fn)}: its module declares no STUDY_VERSION; declare one (bump it when "
+            "the code changes what a run computes) or pass version=..."
+        )
+    return str(version)
 
 
 # --------------------------------------------------------------------------- workers
@@ -140,7 +113,7 @@ def _call(fn: Callable[..., Mapping[str, Any]], point: Mapping[str, Any]) -> dic
     record = fn(**point)
     if not isinstance(record, Mapping):
         raise TypeError(f"{_qualname(fn)} returned {type(record).__name__}; expected a dict")
-    record = _jsonable(record)
+    record = jsonable(record)
     shadowed = sorted(set(record) & set(point))
     if shadowed:
         raise ValueError(f"{_qualname(fn)} returned keys that shadow grid columns: {shadowed}")
@@ -173,25 +146,6 @@ def _run_point_in_ray(fn: Callable, point: Mapping[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- cache
 
 
-def _load(path: Path) -> dict[str, Any] | None:
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
-def _save(path: Path, entry: Mapping[str, Any]) -> None:
-    """Write JSON to a temporary file beside ``path``, then rename it over ``path``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w") as f:
-            json.dump(entry, f, indent=1)  # keeps the record's column order
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 # --------------------------------------------------------------------------- the sweep
 
 
@@ -202,8 +156,8 @@ def run_sweep(
     name: str,
     executor: str = "process",
     workers: int = 2,
-    cache_dir: str | os.PathLike | None = None,
-    version: str | None = None,
+    runs_dir: str | os.PathLike | None = None,
+    version: str | int | None = None,
     raise_errors: bool = False,
     address: str | None = None,
     progress: bool = True,
@@ -214,11 +168,12 @@ def run_sweep(
         fn: returns a dict of JSON-able results (NumPy and torch scalars/arrays are converted).
             For ``'process'`` and ``'ray'`` it must be importable (module level in a file).
         grid: the points, dicts of JSON-able parameters (see :func:`grid`).
-        name: the sweep's name: its records live in ``<cache_dir>/<name>/``.
+        name: the study the runs belong to: records live in ``<runs_dir>/<name>/``.
         executor: ``'process'``, ``'serial'`` or ``'ray'``.
         workers: parallel worker processes (``'process'``) or CPUs of a local Ray instance.
-        cache_dir: base folder; default ``paths.cache_dir('sweeps')``.
-        version: code version in the cache key; default :func:`code_version` of fn.
+        runs_dir: the run store's root; default :func:`pose_helpers.core.store.runs_root`
+            (``book/runs``).
+        version: the study's version in the key; default :func:`study_version` of fn.
         raise_errors: raise the first failing point's error instead of recording it in the
             ``error`` column; finished points are saved, and the process executor lets
             running points finish (and saves them) but starts no new one.
@@ -245,21 +200,18 @@ def run_sweep(
     points = [dict(p) for p in grid]
     for point in points:
         try:
-            json.dumps(_jsonable(point))
+            json.dumps(jsonable(point))
         except TypeError as err:
             raise TypeError(f"grid point {point!r} is not JSON-able: {err}") from err
-    version = code_version(fn) if version is None else str(version)
-    folder = (Path(cache_dir) if cache_dir is not None else paths.cache_dir("sweeps")) / name
-    folder.mkdir(parents=True, exist_ok=True)
-
-    keys = [point_key(fn, p, version) for p in points]
+    store = RunStore(name, study_version(fn) if version is None else str(version), runs_dir)
+    keys = [store.key(p) for p in points]
     entries: dict[str, dict[str, Any]] = {}  # key -> {'record', 'seconds', 'error', 'cached'}
-    for key in dict.fromkeys(keys):
-        saved = _load(folder / f"{key}.json")
-        if saved is not None and isinstance(saved.get("record"), dict):
+    for key, point in dict(zip(keys, points, strict=True)).items():
+        saved = store.load(point)
+        if saved is not None:
             entries[key] = {
-                "record": saved["record"],
-                "seconds": saved.get("seconds"),
+                "record": saved["result"],
+                "seconds": saved["seconds"],
                 "error": None,
                 "cached": True,
             }
@@ -276,16 +228,7 @@ def run_sweep(
     def finish(key: str, outcome: dict[str, Any]) -> None:
         entries[key] = {**outcome, "cached": False}
         if outcome["error"] is None:
-            _save(
-                folder / f"{key}.json",
-                {
-                    "fn": _qualname(fn),
-                    "version": version,
-                    "point": _jsonable(todo[key]),
-                    "record": outcome["record"],
-                    "seconds": outcome["seconds"],
-                },
-            )
+            store.save(todo[key], outcome["record"], outcome["seconds"])
         bar.update()
         if outcome["error"] is not None and raise_errors and executor != "serial":
             raise RuntimeError(
@@ -306,6 +249,29 @@ def run_sweep(
     finally:
         bar.close()
     return _frame(points, keys, entries)
+
+
+def cached_run(
+    fn: Callable[..., Mapping[str, Any]],
+    *,
+    study: str,
+    version: str | int | None = None,
+    runs_dir: str | os.PathLike | None = None,
+    **point: Any,
+) -> dict[str, Any]:
+    """``fn(**point)`` as one run of ``study`` in the run store: the stored record's result
+    when there is one, else computed here (this process) and stored.
+
+    Raises:
+        whatever fn raises (nothing is stored then).
+    """
+    store = RunStore(study, study_version(fn) if version is None else str(version), runs_dir)
+    saved = store.load(point)
+    if saved is not None:
+        return saved["result"]
+    outcome = _run_point(fn, point, catch=False)
+    store.save(point, outcome["record"], outcome["seconds"])
+    return outcome["record"]
 
 
 def _run_processes(

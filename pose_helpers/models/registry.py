@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -56,7 +55,6 @@ class ModelCfg:
 
 _MODELS: dict[str, Callable[..., Any]] = {}
 _CFGS: dict[str, ModelCfg] = {}
-_BUILTIN_PACKAGE = "pose_helpers.models"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -92,13 +90,7 @@ def register_model(name: str | None = None, *, cfg: ModelCfg | None = None) -> C
     return wrapper
 
 
-def _load_builtin_models() -> None:
-    # Explicit import of the model package; its modules register their builders.
-    importlib.import_module(_BUILTIN_PACKAGE)
-
-
 def _lookup(name: str) -> str:
-    _load_builtin_models()
     if name not in _MODELS:
         close = difflib.get_close_matches(name, list(_MODELS), n=5, cutoff=0.6)
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
@@ -130,13 +122,11 @@ def create_model(name: str, **kwargs: Any) -> Any:
 
 def list_models(pattern: str = "*") -> list[str]:
     """Return the sorted registered names matching the shell-style ``pattern``."""
-    _load_builtin_models()
     return sorted(n for n in _MODELS if fnmatch.fnmatchcase(n, pattern))
 
 
 def is_model(name: str) -> bool:
     """Return whether ``name`` is registered."""
-    _load_builtin_models()
     return name in _MODELS
 
 

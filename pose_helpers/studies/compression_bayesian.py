@@ -1,10 +1,10 @@
 """Structured Bayesian compression of the CPU-scale baseline (thesis section 5.5, Tables 5.7-5.8).
 
-Algorithm 1 (the reweighted group lasso of :class:`regularizers.ReweightedGroupLasso`) runs
+Algorithm 1 (the reweighted group lasso of :class:`algorithm1.ReweightedGroupLasso`) runs
 as *outer* iterations on the cached baseline of :mod:`pose_helpers.studies.compression`: each outer
 trains ``inner_epochs`` with the reweighted penalty (step 1), estimates the diagonal of the
 Hessian of the heatmap loss on a fixed set of training batches (step 2,
-:func:`regularizers.ggn_diagonal`), updates ``gamma`` and ``omega`` (step 3) and prunes the
+:func:`algorithm1.ggn_diagonal`), updates ``gamma`` and ``omega`` (step 3) and prunes the
 groups whose ``gamma`` fell below the smallest threshold (step 4, held at zero from then on).
 The thesis runs 20 outers of 100 epochs; the chapter's ``book`` profile runs a few outers of
 one epoch.
@@ -149,7 +149,7 @@ def bayesian_run(
             sweeps end at a lower rate).
         thresholds: the thresholds on ``gamma`` (the smallest also masks during training).
         hessian_batches: training batches of step 2's Hessian estimate.
-        hessian_samples: Gauss-Newton samples per batch (:func:`regularizers.ggn_diagonal`).
+        hessian_samples: Gauss-Newton samples per batch (:func:`algorithm1.ggn_diagonal`).
         exclude: convolutions whose groups Algorithm 1 leaves alone (``channel_groups``'s
             ``exclude``); default none, as in the thesis.
         seed: seed of the batch order (outer ``t`` uses ``1000 * seed + t``) and the Hessian.
@@ -170,7 +170,7 @@ def bayesian_run(
     Raises:
         ValueError: at once, for a lambda <= 0 or any other bad argument.
     """
-    from pose_helpers.compress import regularizers
+    from pose_helpers.compress import algorithm1, regularizers
     from pose_helpers.train import loop as train
 
     lam = _check_positive_lam(lam)
@@ -212,7 +212,7 @@ def bayesian_run(
     train_data, val_data = _datasets(settings)
     ours = regularizers.from_thesis_lambda(lam)
     groups = regularizers.channel_groups(net, exclude=exclude)
-    state = regularizers.ReweightedGroupLasso.start(net, groups)
+    state = algorithm1.ReweightedGroupLasso.start(net, groups)
     hessian_data = _hessian_batches(train_data, settings["batch_size"], hessian_batches, seed)
     history: list[dict[str, Any]] = []
     outer_rows: list[dict[str, Any]] = []
@@ -226,7 +226,7 @@ def bayesian_run(
         done = _read_json(state_path)
         if done is not None and checkpoint.is_file():
             _load_weights(net, checkpoint)
-            state = regularizers.ReweightedGroupLasso.from_json(net, done["state"], groups)
+            state = algorithm1.ReweightedGroupLasso.from_json(net, done["state"], groups)
             history += done["history"]
             outer_rows.append(done["outer"])
             seconds += done["outer"]["train_seconds"]
@@ -251,7 +251,7 @@ def bayesian_run(
             history += epochs
             diverged = True
             break
-        hessian = regularizers.ggn_diagonal(
+        hessian = algorithm1.ggn_diagonal(
             net, hessian_data, samples=hessian_samples, seed=1000 * int(seed) + t
         )
         state.update(net, hessian, ours)
@@ -317,7 +317,7 @@ def bayesian_run(
 def load_bayesian_model(record: dict[str, Any], baseline: dict[str, Any]):
     """The trained network of a :func:`bayesian_run` record (eval mode) and its Algorithm 1
     state."""
-    from pose_helpers.compress import regularizers
+    from pose_helpers.compress import algorithm1, regularizers
 
     net = compression._create(_baseline_settings(baseline))
     _load_weights(net, Path(record["checkpoint"]))
@@ -325,7 +325,7 @@ def load_bayesian_model(record: dict[str, Any], baseline: dict[str, Any]):
     if saved is None:
         raise ValueError(f"the Algorithm 1 state {record['state']} is missing: re-run bayesian_run")
     groups = regularizers.channel_groups(net, exclude=record.get("excluded_layers") or ())
-    return net.eval(), regularizers.ReweightedGroupLasso.from_json(net, saved["state"], groups)
+    return net.eval(), algorithm1.ReweightedGroupLasso.from_json(net, saved["state"], groups)
 
 
 def sweep_points(lambdas: Sequence[float], **settings: Any) -> list[dict[str, Any]]:
