@@ -31,8 +31,8 @@ def test_synthpose_run_is_cached_and_json_able(tmp_path):
 
 
 def test_run_key_ignores_execution_details():
-    a = experiments._settings(model="m", seed=0, threads=1, num_workers=0, progress=True)
-    b = experiments._settings(model="m", seed=0, threads=2, num_workers=1, progress=False)
+    a = experiments.run_settings(model="m", seed=0, threads=1, num_workers=0, progress=True)
+    b = experiments.run_settings(model="m", seed=0, threads=2, num_workers=1, progress=False)
     assert experiments.run_key(a) == experiments.run_key(b)
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from pose_helpers.core.io import write_text
 from pose_helpers.core.paths import cache_dir
 from pose_helpers.core.repro import seed_everything
 
@@ -73,11 +73,7 @@ def results_path(study: str, filename: str) -> Path:
 def save_table(df: pd.DataFrame, study: str, filename: str, float_format: str = "%.6g") -> Path:
     """Write a result table as CSV atomically (temporary file, then rename); return its path."""
     path = results_path(study, filename)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        df.to_csv(fh, index=False, float_format=float_format)
-    os.replace(tmp, path)
-    return path
+    return write_text(path, df.to_csv(index=False, float_format=float_format))
 
 
 def describe_data(name: str, data_root: str | os.PathLike | None = None) -> str:

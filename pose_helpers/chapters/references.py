@@ -58,3 +58,21 @@ def with_model_references(cards: pd.DataFrame) -> pd.DataFrame:
     """Add the seeds' parameter counts and sizes beside a table with a ``model`` column."""
     refs = pd.DataFrame([{"model": m, **model_reference(m)} for m in cards["model"]])
     return cards.merge(refs, on="model", how="left")
+
+
+def external_reference(quantity: str) -> dict[str, str | float]:
+    """A number from a published paper outside the seeds (``external_references.csv``):
+    ``value``, ``unit``, ``source``, ``where`` and ``note`` of the row for ``quantity``.
+
+    Raises:
+        ValueError: for a quantity the table does not hold (the valid ones are named).
+    """
+    table = seed_table("external_references")
+    row = table.loc[table["quantity"] == quantity]
+    if row.empty:
+        raise ValueError(
+            f"no external reference {quantity!r}; available: {sorted(table['quantity'])}"
+        )
+    found = row.iloc[0].to_dict()
+    found["value"] = float(found["value"])
+    return found

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from pose_helpers.core import codegraph
+from pose_helpers.core.io import write_json
 from pose_helpers.core.paths import REPO_ROOT, cache_dir, dataset_dir
 
 PROFILES = ("smoke", "book", "paper")
@@ -414,7 +415,7 @@ def data_digest(folder: Path | None) -> str:
             changed = True
         h.update(path.relative_to(folder).as_posix().encode() + b"\0" + memo[key].encode())
     if changed:
-        _write_atomic(memo_path, json.dumps(memo, indent=0).encode())
+        write_json(memo_path, memo, indent=0)
     return h.hexdigest()
 
 
@@ -588,14 +589,6 @@ def _failure_message(err: BaseException, chapter: Chapter) -> str | None:
         f"chapter {chapter.name!r} failed in cell {index} (exec count {err.exec_count}): "
         f"{err.ename}: {err.evalue}\n{indented}\nthe previous output was left untouched"
     )
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
 
 
 def _display_path(path: Path) -> str:

@@ -63,6 +63,7 @@ import numpy as np
 import pandas as pd
 
 from pose_helpers.compress.regularizers import THESIS_LAMBDAS, THESIS_THRESHOLDS
+from pose_helpers.core.io import save_torch
 from pose_helpers.core.paths import cache_dir
 from pose_helpers.data.mpii import PCKH_COLUMNS
 from pose_helpers.train import runs as experiments
@@ -240,7 +241,7 @@ def baseline_key(baseline: Mapping[str, Any]) -> str:
     keyed = {k: v for k, v in settings.items() if k not in _EXECUTION}
     keyed["model_kwargs"] = dict(keyed["model_kwargs"] or {})
     keyed["milestones"] = list(keyed["milestones"])
-    return experiments.run_key(experiments._settings(**keyed))
+    return experiments.run_key(experiments.run_settings(**keyed))
 
 
 def baseline_run(**settings: Any) -> dict[str, Any]:
@@ -1078,7 +1079,7 @@ def engineer(
         table_after = result.table or _nan_table()
         diverged, seconds = result.diverged, result.seconds
     else:
-        train.save_atomic({"model": pruned.state_dict()}, checkpoint)
+        save_torch({"model": pruned.state_dict()}, checkpoint)
         history, table_after, diverged, seconds = [], table_before, False, 0.0
     pruned.eval()
     params, params_full = bench.count_params(pruned), bench.count_params(full)

@@ -34,6 +34,7 @@ from typing import Any
 import pandas as pd
 
 from pose_helpers.compress.regularizers import THESIS_LOSS_SCALE, THESIS_THRESHOLDS
+from pose_helpers.core.io import save_torch
 from pose_helpers.studies import compression
 from pose_helpers.studies.compression import (
     _baseline_settings,
@@ -266,7 +267,7 @@ def bayesian_run(
             "val_pckh": float(result.table.get("Mean", math.nan)) if result.table else math.nan,
             "train_seconds": float(result.seconds),
         }
-        train.save_atomic({"model": net.state_dict()}, checkpoint)  # after step 4
+        save_torch({"model": net.state_dict()}, checkpoint)  # after step 4
         _write_json(state_path, {"state": state.to_json(), "history": epochs, "outer": row})
         fit_checkpoint.unlink(missing_ok=True)  # the outer is done: its resume point is not needed
         history += epochs

@@ -276,11 +276,11 @@ def radar_run(
     """
     import torch
 
+    from pose_helpers.core.io import save_torch
     from pose_helpers.core.progress import progress_bar
     from pose_helpers.data.mars import window_indices
     from pose_helpers.metrics import radar as radar_metrics
     from pose_helpers.models.registry import create_model
-    from pose_helpers.train.loop import save_atomic
 
     name = model_name(config)
     if dataset not in DATASETS:
@@ -369,7 +369,7 @@ def radar_run(
                     "diverged": diverged,
                     "record": None,
                 }
-                save_atomic(state, checkpoint)
+                save_torch(state, checkpoint)
                 bar.update()
         finally:
             bar.close()
@@ -397,7 +397,7 @@ def radar_run(
         "train_seconds": float(sum(row["seconds"] for row in history)),
         "diverged": diverged,
     }
-    save_atomic(
+    save_torch(
         {
             "settings": settings,
             "model": net.state_dict(),

@@ -34,6 +34,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from pose_helpers.core.io import save_torch
 from pose_helpers.core.progress import progress_bar
 from pose_helpers.core.repro import seed_everything
 
@@ -48,7 +49,6 @@ __all__ = [
     "make_optimizer",
     "predict",
     "resolve_milestones",
-    "save_atomic",
 ]
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
@@ -464,17 +464,6 @@ def _set_rng_state(state: Mapping[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_atomic(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _check_resumable(saved: Mapping[str, Any], done: int, config: TrainConfig, path: Path) -> None:
     """Raise unless a checkpoint with settings ``saved`` and ``done`` epochs fits ``config``."""
     current = config.to_dict()
@@ -582,7 +571,7 @@ def fit(
 
     def save(diverged: bool) -> None:
         if path is not None:
-            save_atomic(
+            save_torch(
                 {
                     "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(),

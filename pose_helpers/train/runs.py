@@ -26,8 +26,9 @@ def run_key(settings: dict[str, Any]) -> str:
     ]
 
 
-def _settings(**kwargs: Any) -> dict[str, Any]:
-    # Execution details do not change the result, so they are not part of the key.
+def run_settings(**kwargs: Any) -> dict[str, Any]:
+    """The settings that key a run: all but execution details (progress bars, worker and
+    thread counts), which do not change the result."""
     return {k: v for k, v in kwargs.items() if k not in ("progress", "num_workers", "threads")}
 
 
@@ -76,7 +77,7 @@ def synthpose_run(
     from pose_helpers.models.registry import create_model
     from pose_helpers.train import loop as train
 
-    settings = _settings(
+    settings = run_settings(
         model=model,
         model_kwargs=dict(model_kwargs or {}),
         input_size=input_size,
