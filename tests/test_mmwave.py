@@ -347,7 +347,7 @@ def test_radar_run_works_in_a_sweep(tmp_path):
         points,
         name="mmwave",
         executor="serial",
-        cache_dir=tmp_path,
+        runs_dir=tmp_path,
         progress=False,
         raise_errors=True,
     )

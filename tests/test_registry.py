@@ -11,7 +11,6 @@ from pose_helpers.models.registry import create_model, is_model, list_models, re
 @pytest.fixture
 def scratch_registry(monkeypatch):
     """A copy of the registry that the test may change."""
-    registry._load_builtin_models()
     monkeypatch.setattr(registry, "_MODELS", dict(registry._MODELS))
     monkeypatch.setattr(registry, "_CFGS", dict(registry._CFGS))
 

@@ -94,8 +94,8 @@ def imports_of(
     unit: str, tree: ast.AST, units: Mapping[str, Path], package: str, path: Path
 ) -> list[Import]:
     """What one module imports from the package: relative and absolute ``import`` and
-    ``from`` statements at any depth (lazy imports in functions count), and strings naming
-    a module (``importlib.import_module("pose_helpers.models")``)."""
+    ``from`` statements at any depth (lazy imports in functions count), and strings that are
+    a module's full name (``importlib.import_module("pose_helpers.models")``)."""
     found: list[Import] = []
     for node in ast.walk(tree):
         pairs: list[tuple] = []
@@ -119,7 +119,8 @@ def imports_of(
                 if parts[0] == package and len(parts) > 1 and ".".join(parts[1:]) in units:
                     pairs.append((".".join(parts[1:]), None))
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            for dotted in re.findall(rf"\b{package}((?:\.\w+)+)", node.value):
+            # a string that is a module's full name (``importlib``'s argument), not prose
+            for dotted in re.findall(rf"^{package}((?:\.\w+)+)$", node.value.strip()):
                 parts = dotted.strip(".").split(".")
                 for end in range(len(parts), 0, -1):  # the longest prefix that is a unit
                     if ".".join(parts[:end]) in units:

@@ -69,6 +69,10 @@ from pose_helpers.data.mpii import PCKH_COLUMNS
 from pose_helpers.train import runs as experiments
 from pose_helpers.train.runs import plot_learning_curve  # noqa: F401 (re-exported for the chapters)
 
+#: Bump when the code changes what a stored run computes (it keys the run store).
+STUDY_VERSION = 1
+
+
 __all__ = [
     "CPU_BASELINE",
     "FULL_SCALE_INPUT",

@@ -53,6 +53,10 @@ from pose_helpers.studies.compression import (
 )
 from pose_helpers.train import runs as experiments
 
+#: Bump when the code changes what a stored run computes (it keys the run store).
+STUDY_VERSION = 1
+
+
 __all__ = [
     "THESIS_BAYES_LAMBDAS",
     "bayesian_engineered_run",

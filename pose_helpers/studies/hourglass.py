@@ -20,6 +20,10 @@ import pandas as pd
 
 from pose_helpers.data.mpii import PCKH_COLUMNS
 
+#: Bump when the code changes what a stored run computes (it keys the run store).
+STUDY_VERSION = 1
+
+
 __all__ = [
     "Row",
     "accuracy_table",

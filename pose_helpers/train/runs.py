@@ -18,6 +18,9 @@ import numpy as np
 
 from pose_helpers.core.paths import cache_dir
 
+#: Bump when the code changes what a stored run computes (it keys the run store).
+STUDY_VERSION = 1
+
 
 def run_key(settings: dict[str, Any]) -> str:
     """A short hash of a run's settings (the checkpoint's name)."""
