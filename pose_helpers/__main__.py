@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pose_helpers.chapters import provenance
 from pose_helpers.chapters import runner as chapters
 
 
@@ -72,6 +73,9 @@ def _run(args: argparse.Namespace) -> int:
         chapters.run_chapter(
             name, profile=args.profile, overrides=overrides, out=args.out, force=args.force
         )
+    if args.out is None and args.profile == chapters.DEFAULT_PROFILE:
+        page = provenance.write_page(chapters.Layout().book, chapters.list_chapters())
+        print(f"provenance: {page.relative_to(chapters.REPO_ROOT)}")
     return 0
 
 

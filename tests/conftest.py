@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
 
 from pose_helpers.core.paths import dataset_dir
+from pose_helpers.core.store import use_scratch_store
+
+# Unit tests and the nbval baselines never read or write the book's run store or the cache:
+# every run is computed from scratch in a scratch folder, so a change of training behaviour
+# made without bumping a study's STUDY_VERSION shows up as an nbval failure.
+_SCRATCH = use_scratch_store("pose-helpers-tests-")
+atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
 
 # `make test` runs two pytest workers on two cores: one torch thread each avoids
 # oversubscription (two threads per worker made model tests about 5x slower here).

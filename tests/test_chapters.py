@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -283,3 +284,26 @@ def test_a_summary_chapter_goes_stale_when_the_results_it_reads_change(tmp_path)
     assert first != absent
     (results / "table.csv").write_text("a\n2\n")
     assert chapters.fingerprint(chapter, params) != first
+
+
+def test_smoke_runs_use_a_scratch_store_and_runs_are_counted(tmp_path, monkeypatch):
+    monkeypatch.setenv("POSE_HELPERS_RUNS", str(tmp_path / "book_runs"))
+    body = (
+        "import os\n"
+        "from pose_helpers.core.store import RunStore\n"
+        "RunStore('toy', 1).save({'x': profile}, {'y': 1}, 12.0)\n"
+        "RunStore('toy', 1).load({'x': profile})\n"
+        "print(os.environ['POSE_HELPERS_RUNS'])"
+    )
+    layout = make_chapter(tmp_path, body=body)
+    quiet = {"layout": layout, "log": lambda *_: None}
+    smoke = chapters.run_chapter("toy", profile="smoke", out=tmp_path / "s.ipynb", **quiet)
+    assert str(tmp_path / "book_runs") not in outputs_text(smoke.output)
+    assert not (tmp_path / "book_runs").exists()  # the smoke record went to the scratch store
+    assert os.environ["POSE_HELPERS_RUNS"] == str(tmp_path / "book_runs")  # restored
+    book = chapters.run_chapter("toy", out=tmp_path / "b.ipynb", **quiet)
+    assert (tmp_path / "book_runs" / "toy").is_dir()
+    meta = nbformat.read(str(book.output), as_version=4).metadata["pose_helpers"]
+    runs = meta["execution"]["runs"]
+    assert (runs["computed"], runs["loaded"], runs["record_seconds"]) == (1, 0, 12.0)
+    assert meta["execution"]["seconds"] > 0 and "torch" in meta["execution"]["libraries"]

@@ -24,14 +24,17 @@ import sys
 import tempfile
 import time
 import tokenize
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pose_helpers.chapters import provenance
 from pose_helpers.core import codegraph
 from pose_helpers.core.io import write_json
-from pose_helpers.core.paths import REPO_ROOT, cache_dir, dataset_dir
+from pose_helpers.core.paths import CACHE_ENV, REPO_ROOT, cache_dir, dataset_dir
+from pose_helpers.core.store import RUN_LOG_ENV, RUNS_ENV
 
 PROFILES = ("smoke", "book", "paper")
 DEFAULT_PROFILE = "book"
@@ -332,7 +335,7 @@ def fingerprint(chapter: Chapter, params: dict[str, Any], data_root: str | None 
 
 #: The runner itself does not shape a chapter's outputs; editing it must not make every
 #: chapter stale (the book profile of some chapters takes tens of minutes).
-RUNNER_UNITS = frozenset({"chapters.runner", "__main__", "core.codegraph"})
+RUNNER_UNITS = frozenset({"chapters.runner", "chapters.provenance", "__main__", "core.codegraph"})
 
 
 def _public_names(package_dir: Path) -> dict[str, str]:
@@ -489,8 +492,11 @@ def run_chapter(
         else output.parent.resolve() / "results"
     )
     try:
-        _execute(chapter, params, tmp, results)
-        _finalize(tmp, chapter, params, profile, digest)
+        with _run_environment(profile) as run_log:
+            _execute(chapter, params, tmp, results)
+            runs = provenance.read_run_log(run_log)
+        execution = provenance.execution_record(time.perf_counter() - start, runs)
+        _finalize(tmp, chapter, params, profile, digest, execution)
         os.replace(tmp, output)
     except BaseException as err:
         failed = _failure_message(err, chapter)
@@ -501,6 +507,28 @@ def run_chapter(
     seconds = time.perf_counter() - start
     log(f"{name}: done in {seconds:.1f} s")
     return RunResult(name, output, profile, True, seconds, digest)
+
+
+@contextmanager
+def _run_environment(profile: str) -> Iterator[Path]:
+    """A run log for the store (counts the chapter's runs) and, for the smoke profile, a
+    scratch run store and cache: smoke runs are always computed from scratch, so a change in
+    training behaviour shows up as an nbval failure. The environment is restored after."""
+    before = {k: os.environ.get(k) for k in (RUN_LOG_ENV, RUNS_ENV, CACHE_ENV)}
+    with tempfile.TemporaryDirectory(prefix="pose-helpers-run-") as folder:
+        log = Path(folder) / "runs.jsonl"
+        os.environ[RUN_LOG_ENV] = str(log)
+        if profile == "smoke":
+            os.environ[RUNS_ENV] = str(Path(folder) / "runs")
+            os.environ[CACHE_ENV] = str(Path(folder) / "cache")
+        try:
+            yield log
+        finally:
+            for key, value in before.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
 
 def _execute(chapter: Chapter, params: dict[str, Any], output: Path, results: Path) -> None:
@@ -529,7 +557,12 @@ def _execute(chapter: Chapter, params: dict[str, Any], output: Path, results: Pa
 
 
 def _finalize(
-    path: Path, chapter: Chapter, params: dict[str, Any], profile: str, digest: str
+    path: Path,
+    chapter: Chapter,
+    params: dict[str, Any],
+    profile: str,
+    digest: str,
+    execution: dict[str, Any],
 ) -> None:
     """Hide runner cells, add the visible parameter line, record provenance."""
     import nbformat
@@ -555,6 +588,7 @@ def _finalize(
         "reads_data": list(chapter.reads_data),
         "reads_results": list(chapter.reads_results),
         "fingerprint": digest,
+        "execution": execution,
     }
     nbformat.write(nb, str(path))
 

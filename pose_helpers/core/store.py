@@ -37,6 +37,7 @@ from pose_helpers.core.paths import CACHE_ENV, REPO_ROOT, cache_dir
 
 __all__ = [
     "RUNS_ENV",
+    "RUN_LOG_ENV",
     "RunStore",
     "StoreWarning",
     "environment",
@@ -47,6 +48,9 @@ __all__ = [
 ]
 
 RUNS_ENV = "POSE_HELPERS_RUNS"
+#: When set, every record read or written is logged there (one JSON line each): the chapter
+#: runner counts a chapter's runs and their training time for the provenance page.
+RUN_LOG_ENV = "POSE_HELPERS_RUN_LOG"
 RECORD_FORMAT = 1
 
 
@@ -149,6 +153,7 @@ class RunStore:
                 f"run store: {path} {problem}; recomputing it", StoreWarning, stacklevel=2
             )
             return None
+        _log_use("loaded", record)
         return record
 
     def _problem(self, record: Any, settings: Mapping[str, Any]) -> str | None:
@@ -181,6 +186,7 @@ class RunStore:
             "environment": environment(),
         }
         write_json(self.path(settings), record)
+        _log_use("computed", record)
         return record
 
     def records(self) -> list[dict[str, Any]]:
@@ -188,3 +194,12 @@ class RunStore:
         found = [read_json(p) for p in sorted(self.folder.glob("*.json"))]
         found = [r for r in found if isinstance(r, dict) and isinstance(r.get("result"), dict)]
         return sorted(found, key=lambda r: str(r.get("finished", "")))
+
+
+def _log_use(event: str, record: Mapping[str, Any]) -> None:
+    log = os.environ.get(RUN_LOG_ENV)
+    if log:
+        line = {"event": event, "study": record["study"], "key": record["key"]}
+        line["seconds"] = record["seconds"]
+        with open(log, "a") as fh:  # one short line per write: appends do not interleave
+            fh.write(json.dumps(line) + "\n")
