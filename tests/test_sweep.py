@@ -248,7 +248,7 @@ def test_ray_missing_names_the_extra(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_ray_executor_gives_the_serial_records(tmp_path, log):
-    pytest.importorskip("ray", reason="Ray is optional: pip install 'pose-helpers[ray]'")
+    # Ray is a test dependency (requirements.txt): this runs in `make test`, never skipped.
     points = grid(x=[0, 1, 2], log=str(log))
     (log / "fail-1").touch()
     serial = run_sweep(
