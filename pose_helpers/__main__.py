@@ -74,7 +74,9 @@ def _run(args: argparse.Namespace) -> int:
             name, profile=args.profile, overrides=overrides, out=args.out, force=args.force
         )
     if args.out is None and args.profile == chapters.DEFAULT_PROFILE:
-        page = provenance.write_page(chapters.Layout().book, chapters.list_chapters())
+        names = chapters.list_chapters()
+        fresh = {name: chapters.is_fresh(name) for name in names}
+        page = provenance.write_page(chapters.Layout().book, names, fresh)
         print(f"provenance: {page.relative_to(chapters.REPO_ROOT)}")
     return 0
 

@@ -39,7 +39,7 @@ def test_page_lists_every_executed_chapter(tmp_path):
     (tmp_path / "one.ipynb").write_text(json.dumps({"metadata": {"pose_helpers": meta}}))
     (tmp_path / "old.ipynb").write_text(json.dumps({"metadata": {"pose_helpers": {}}}))
     page = provenance.write_page(tmp_path, ["one", "old", "never"]).read_text()
-    assert "| [one](one.ipynb) | book |" in page and "3 / 1" in page
+    assert "| [one](one.ipynb) | - | book |" in page and "3 / 1" in page
     # from store: 600 - 300 s = 5.0 min; from scratch: 600 - 300 + 1200 s = 25.0 min
     assert "| 10.0 | 3 / 1 | 5.0 | 25.0 | `abc` |" in page
     assert "before records" in page and "never" not in page

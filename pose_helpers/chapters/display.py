@@ -11,10 +11,20 @@ import pandas as pd
 from pose_helpers.core.io import write_text
 from pose_helpers.core.paths import cache_dir
 from pose_helpers.core.repro import seed_everything
+from pose_helpers.core.store import use_scratch_store
 
 
-def setup_notebook(seed: int = 0, threads: int = 1, precision: int = 3) -> np.random.Generator:
-    """Fix seeds and threads, print precision, and the plotting theme; return a NumPy generator."""
+def setup_notebook(
+    seed: int = 0, threads: int = 1, precision: int = 3, profile: str = "book"
+) -> np.random.Generator:
+    """Fix seeds and threads, print precision, and the plotting theme; return a NumPy generator.
+
+    With ``profile="smoke"`` the run store and the cache point at a new scratch folder
+    (:func:`pose_helpers.core.store.use_scratch_store`): smoke runs are always computed from
+    scratch, never read from or written to the book's store.
+    """
+    if profile == "smoke":
+        use_scratch_store()
     import matplotlib
     import seaborn as sns
 

@@ -88,7 +88,7 @@ def _minutes(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds / 60:.1f}"
 
 
-def _row(name: str, meta: Mapping[str, Any]) -> dict[str, str]:
+def _row(name: str, meta: Mapping[str, Any], fresh: bool | None) -> dict[str, str]:
     execution = meta.get("execution") or {}
     runs = execution.get("runs") or {}
     seconds = execution.get("seconds")
@@ -100,6 +100,7 @@ def _row(name: str, meta: Mapping[str, Any]) -> dict[str, str]:
         scratch = store = None
     return {
         "chapter": f"[{name}]({name}.ipynb)",
+        "status": {True: "fresh", False: "**stale**", None: "-"}[fresh],
         "profile": str(meta.get("profile", "-")),
         "executed": str(execution.get("finished", "before records")),
         "this execution (min)": _minutes(seconds),
@@ -119,15 +120,22 @@ def _markdown(rows: Sequence[Mapping[str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_page(book: Path, chapters: Sequence[str]) -> Path:
-    """Write ``<book>/provenance.md`` from the executed chapters' metadata; return its path."""
+def write_page(
+    book: Path, chapters: Sequence[str], fresh: Mapping[str, bool] | None = None
+) -> Path:
+    """Write ``<book>/provenance.md`` from the executed chapters' metadata; return its path.
+
+    ``fresh`` (chapter -> whether its fingerprint still matches its inputs, from the
+    runner) adds a status column: a stale chapter's page shows what an earlier version of
+    its code or inputs computed.
+    """
     rows, parameters, libraries = [], [], {}
     for name in chapters:
         path = book / f"{name}.ipynb"
         if not path.is_file():
             continue
         meta = json.loads(path.read_text()).get("metadata", {}).get("pose_helpers", {})
-        rows.append(_row(name, meta))
+        rows.append(_row(name, meta, None if fresh is None else fresh.get(name)))
         values = ", ".join(f"`{k}={v!r}`" for k, v in (meta.get("parameters") or {}).items())
         parameters.append(f"- **{name}**: {values or '-'}")
         execution = meta.get("execution") or {}
@@ -141,8 +149,8 @@ def write_page(book: Path, chapters: Sequence[str]) -> Path:
         "stores in every executed notebook. *From store* is the execution time without the "
         "runs it trained (what a fresh clone with the committed run records spends); *from "
         "scratch, serial* adds the training time every run's record holds (worker-seconds: "
-        "a chapter that trains on 2 workers takes about half of it). A chapter is re-executed "
-        "when its fingerprint changes: its notebook, parameters, the `pose_helpers` modules it "
+        "a chapter that trains on 2 workers takes about half of it). A chapter is *stale* "
+        "(and re-executed by `make book`) when its fingerprint changes: its notebook, parameters, the `pose_helpers` modules it "
         "uses, the pinned requirements, or the data it reads.",
         "",
         _markdown(rows),

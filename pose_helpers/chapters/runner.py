@@ -433,6 +433,19 @@ def stored_fingerprint(path: Path) -> str | None:
     return meta.get("pose_helpers", {}).get("fingerprint")
 
 
+def is_fresh(name: str, layout: Layout = Layout()) -> bool:
+    """Whether the book's copy of a chapter matches its current inputs (its fingerprint,
+    recomputed with the parameters it was executed with)."""
+    path = layout.book / f"{name}.ipynb"
+    if not path.is_file():
+        return False
+    meta = json.loads(path.read_text()).get("metadata", {}).get("pose_helpers", {})
+    params = meta.get("parameters")
+    if not isinstance(params, dict):
+        return False
+    return fingerprint(load_chapter(name, layout), params) == meta.get("fingerprint")
+
+
 # --------------------------------------------------------------------------- running
 
 

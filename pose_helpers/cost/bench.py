@@ -14,9 +14,13 @@ Conventions, stated once:
   :class:`torch.utils.flop_counter.FlopCounterMode`: convolutions (transposed ones too,
   ``Cin * Cout * k * k * H_in * W_in`` per sample), linear layers and matrix products;
   biases, normalisation, activations and additions are not counted.
-- Timings fix the torch thread count (default 1) and restore it afterwards, warm up, then
-  report the median and the 10th/90th percentiles of the repeated runs. They are
-  properties of the machine they ran on; notebooks mark their cells ``nbval-ignore-output``.
+- Timings fix the torch thread count (default 1) and restore it afterwards
+  (:func:`pose_helpers.core.repro.torch_threads`), warm up, then report the median and the
+  10th/90th percentiles of the repeated runs. One timing API serves the package:
+  :func:`time_calls` (the loop), :func:`time_interleaved` (several operations in turns),
+  :func:`summarize` (seconds to a :class:`Timing`) and :func:`over_rounds` (rounds of one
+  measurement to one :class:`Timing`). Timings are properties of the machine they ran on;
+  notebooks mark their cells ``nbval-ignore-output``.
 """
 
 from __future__ import annotations
@@ -25,10 +29,10 @@ import copy
 import io
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -36,6 +40,8 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
+
+from pose_helpers.core.repro import torch_threads
 
 __all__ = [
     "Timing",
@@ -46,9 +52,15 @@ __all__ = [
     "macs",
     "model_card",
     "op_counts",
+    "over_rounds",
     "size_mb",
+    "summarize",
+    "time_calls",
+    "time_interleaved",
     "train_step_time",
 ]
+
+K = TypeVar("K")
 
 #: Bytes per value of each storage type accepted by :func:`size_mb` and :func:`checkpoint_mb`.
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
@@ -250,33 +262,44 @@ class Timing:
         return asdict(self)
 
 
-@contextmanager
-def _threads(threads: int | None) -> Iterator[int]:
-    """Run with ``threads`` torch threads (``None``: as is), restoring the setting afterwards."""
-    before = torch.get_num_threads()
-    if threads is not None:
-        if threads < 1:
-            raise ValueError(f"threads={threads!r}; expected >= 1 or None")
-        torch.set_num_threads(threads)
-    try:
-        yield torch.get_num_threads()
-    finally:
-        torch.set_num_threads(before)
-
-
-def _repeat(
-    fn: Callable[[], Any], device: torch.device, *, warmup: int, repeats: int, min_time: float
+def time_calls(
+    fn: Callable[[], Any],
+    *,
+    warmup: int = 2,
+    repeats: int = 10,
+    min_time: float = 0.0,
+    device: torch.device | str | None = None,
 ) -> np.ndarray:
-    """Seconds of each timed call of ``fn`` after ``warmup`` calls: at least ``repeats`` calls
-    and at least ``min_time`` seconds in all."""
+    """Seconds of each timed call of ``fn``, after ``warmup`` untimed calls.
+
+    The package's one timing loop (:func:`latency`, :func:`train_step_time`,
+    :func:`time_interleaved`, ``deploy.ort_latency`` and ``sparsity.benchmark_sparsity`` run
+    on it).
+
+    Args:
+        fn: the operation, called without arguments.
+        warmup: untimed calls first.
+        repeats: timed calls (at least).
+        min_time: keep timing until this many seconds have passed (the result may then hold
+            more than ``repeats`` values).
+        device: where ``fn`` runs; on a CUDA device each call is synchronized before its
+            clock stops (``None`` or a CPU device: no synchronization).
+
+    Returns:
+        A 1-D array of seconds, one per timed call.
+
+    Raises:
+        ValueError: for ``repeats < 1`` or ``warmup < 0``.
+    """
     if repeats < 1 or warmup < 0:
         raise ValueError(
             f"repeats={repeats!r}, warmup={warmup!r}; expected repeats >= 1, warmup >= 0"
         )
+    target = None if device is None else torch.device(device)
 
     def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        if target is not None and target.type == "cuda":
+            torch.cuda.synchronize(target)
 
     for _ in range(warmup):
         fn()
@@ -291,8 +314,44 @@ def _repeat(
     return np.asarray(times)
 
 
-def _timing(seconds: np.ndarray, threads: int, batch_size: int, device: torch.device) -> Timing:
-    ms = seconds * 1e3
+def time_interleaved(
+    fns: Mapping[K, Callable[[], Any]],
+    *,
+    warmup: int = 2,
+    repeats: int = 10,
+    device: torch.device | str | None = None,
+) -> dict[K, np.ndarray]:
+    """Time several operations in turns: each is warmed up, then every round calls each once.
+
+    A slow spell of a shared machine then hits every operation alike instead of one of them.
+
+    Args:
+        fns: ``{key: operation}``, each called without arguments.
+        warmup: untimed calls of each operation before the first round.
+        repeats: rounds (timed calls of each operation).
+        device: as in :func:`time_calls`.
+
+    Returns:
+        ``{key: seconds}``, one array of ``repeats`` values per operation, in ``fns``'s order.
+
+    Raises:
+        ValueError: for ``repeats < 1`` or ``warmup < 0``.
+    """
+    if repeats < 1 or warmup < 0:
+        raise ValueError(
+            f"repeats={repeats!r}, warmup={warmup!r}; expected repeats >= 1, warmup >= 0"
+        )
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[K, list[float]] = {key: [] for key in fns}
+    for _ in range(repeats):
+        for key, fn in fns.items():
+            times[key].append(float(time_calls(fn, warmup=0, repeats=1, device=device)[0]))
+    return {key: np.asarray(values) for key, values in times.items()}
+
+
+def _summary_ms(ms: np.ndarray, threads: int, batch_size: int, device: str, n: int) -> Timing:
     p10, median, p90 = np.percentile(ms, [10, 50, 90])
     return Timing(
         median_ms=float(median),
@@ -300,11 +359,57 @@ def _timing(seconds: np.ndarray, threads: int, batch_size: int, device: torch.de
         p90_ms=float(p90),
         mean_ms=float(ms.mean()),
         std_ms=float(ms.std()),
-        n=len(ms),
+        n=n,
         threads=threads,
         batch_size=batch_size,
-        device=str(device),
+        device=device,
     )
+
+
+def summarize(
+    seconds: np.ndarray | Sequence[float],
+    *,
+    threads: int,
+    batch_size: int = 1,
+    device: torch.device | str = "cpu",
+) -> Timing:
+    """A :class:`Timing` of repeated runs: median, 10th/90th percentiles, mean and standard
+    deviation in milliseconds.
+
+    Args:
+        seconds: the runs' times (:func:`time_calls`).
+        threads: threads the runs used (recorded, not set).
+        batch_size: samples per run.
+        device: where they ran.
+
+    Raises:
+        ValueError: for no times.
+    """
+    values = np.asarray(seconds, dtype=float)
+    if values.size == 0:
+        raise ValueError("seconds is empty; expected at least one timed run")
+    return _summary_ms(values * 1e3, threads, batch_size, str(device), len(values))
+
+
+def over_rounds(timings: Sequence[Timing | None]) -> Timing | None:
+    """One timing from several rounds of the same measurement: the median of the rounds'
+    medians, and the 10th and 90th percentiles (mean, standard deviation) of those medians,
+    as :func:`summarize` computes them; ``n`` counts the runs of all rounds.
+
+    A round disturbed by another process then stands out in the spread instead of moving the
+    result. Returns ``None`` if any round is ``None`` (a runtime that could not run it).
+
+    Raises:
+        ValueError: for no rounds.
+    """
+    if not timings:
+        raise ValueError("timings is empty; expected one Timing per round")
+    if any(t is None for t in timings):
+        return None
+    medians = np.array([t.median_ms for t in timings])
+    first = timings[0]
+    n = int(sum(t.n for t in timings))
+    return _summary_ms(medians, first.threads, first.batch_size, first.device, n)
 
 
 def latency(
@@ -332,11 +437,11 @@ def latency(
         A :class:`Timing` in milliseconds.
     """
     x = _example(model, input_shape, batch_size)
-    with _threads(threads) as used, _eval_mode(model), torch.inference_mode():
-        seconds = _repeat(
-            lambda: model(x), x.device, warmup=warmup, repeats=repeats, min_time=min_time
+    with torch_threads(threads) as used, _eval_mode(model), torch.inference_mode():
+        seconds = time_calls(
+            lambda: model(x), warmup=warmup, repeats=repeats, min_time=min_time, device=x.device
         )
-    return _timing(seconds, used, batch_size, x.device)
+    return summarize(seconds, threads=used, batch_size=batch_size, device=x.device)
 
 
 def _outputs(y_hat: Any) -> list[torch.Tensor]:
@@ -386,9 +491,11 @@ def train_step_time(
         loss.backward()
         opt.step()
 
-    with _threads(threads) as used:
-        seconds = _repeat(step, x.device, warmup=warmup, repeats=repeats, min_time=min_time)
-    return _timing(seconds, used, batch_size, x.device)
+    with torch_threads(threads) as used:
+        seconds = time_calls(
+            step, warmup=warmup, repeats=repeats, min_time=min_time, device=x.device
+        )
+    return summarize(seconds, threads=used, batch_size=batch_size, device=x.device)
 
 
 # --------------------------------------------------------------------------- all together

@@ -7,9 +7,10 @@ per image on a 2016 phone. Here the same comparison runs on this CPU:
 * :func:`export_onnx` writes a model to ONNX (batch 1) and checks ONNX Runtime's output
   against PyTorch's; :func:`convert_fp16` and :func:`quantize_int8` derive half-precision
   and dynamically quantized int8 files from it.
-* :func:`ort_latency` times an ONNX file in ONNX Runtime with :mod:`.bench`'s conventions
-  (warm-up, then median and 10th/90th percentiles of the repeats, a fixed thread count);
-  it returns ``None`` where the runtime has no kernels for the file's types.
+* :func:`ort_latency` times an ONNX file in ONNX Runtime with :mod:`.bench`'s timing API
+  (:func:`bench.time_calls` and :func:`bench.summarize`: warm-up, then median and 10th/90th
+  percentiles of the repeats, a fixed thread count); it returns ``None`` where the runtime
+  has no kernels for the file's types.
 * :func:`deployment_table` puts PyTorch and ONNX Runtime, sizes and speedups of several
   models side by side; :func:`plot_deployment` draws it.
 
@@ -43,7 +44,14 @@ from onnxruntime.capi.onnxruntime_pybind11_state import NotImplemented as OrtNot
 from torch import nn
 
 from pose_helpers.core.progress import progress_bar
-from pose_helpers.cost.bench import Timing, _repeat, _timing, checkpoint_mb, latency
+from pose_helpers.cost.bench import (
+    Timing,
+    checkpoint_mb,
+    latency,
+    over_rounds,
+    summarize,
+    time_calls,
+)
 
 __all__ = [
     "FORMATS",
@@ -52,7 +60,6 @@ __all__ = [
     "deployment_table",
     "export_onnx",
     "ort_latency",
-    "over_rounds",
     "plot_deployment",
     "quantize_int8",
 ]
@@ -331,11 +338,10 @@ def ort_latency(
     except _RUNTIME_LACKS_KERNELS:
         return None
     feed = _feed(session, x)
-    cpu = torch.device("cpu")
-    seconds = _repeat(
-        lambda: session.run(None, feed), cpu, warmup=warmup, repeats=repeats, min_time=min_time
+    seconds = time_calls(
+        lambda: session.run(None, feed), warmup=warmup, repeats=repeats, min_time=min_time
     )
-    return _timing(seconds, threads, 1, cpu)
+    return summarize(seconds, threads=threads, batch_size=1, device="cpu")
 
 
 # --------------------------------------------------------------------------- the table
@@ -427,28 +433,6 @@ def _onnx_files(
     return files
 
 
-def over_rounds(timings: list[Timing | None]) -> Timing | None:
-    """One timing from several rounds: the median of the rounds' medians, and the 10th and
-    90th percentiles of those medians (so a round disturbed by another process stands out
-    instead of moving the result)."""
-    if any(t is None for t in timings):
-        return None
-    medians = np.array([t.median_ms for t in timings])
-    p10, median, p90 = np.percentile(medians, [10, 50, 90])
-    first = timings[0]
-    return Timing(
-        median_ms=float(median),
-        p10_ms=float(p10),
-        p90_ms=float(p90),
-        mean_ms=float(medians.mean()),
-        std_ms=float(medians.std()),
-        n=int(sum(t.n for t in timings)),
-        threads=first.threads,
-        batch_size=first.batch_size,
-        device=first.device,
-    )
-
-
 def deployment_table(
     models: Mapping[str, nn.Module],
     input_shape: Sequence[int],
@@ -477,7 +461,7 @@ def deployment_table(
         repeats: timed runs per measurement and round.
         warmup: untimed runs before each measurement.
         rounds: passes over all measurements; the reported latency is the median of the
-            rounds' medians (:func:`over_rounds`).
+            rounds' medians (:func:`bench.over_rounds`).
         folder: where the ONNX files are written and kept (``None``: a temporary folder,
             removed afterwards).
         formats: ONNX storage formats among ``'fp32'``, ``'fp16'`` and ``'int8'``.

@@ -16,7 +16,6 @@ Defined for the chapter ``notebooks/regularization_theory.ipynb`` (thesis sectio
 
 from __future__ import annotations
 
-import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,9 @@ import pandas as pd
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from pose_helpers.core.repro import torch_threads
+from pose_helpers.cost.bench import time_interleaved
 
 __all__ = [
     "ConvPair",
@@ -38,8 +40,8 @@ __all__ = [
     "prune_conv_out_channels",
     "random_sparse_",
     "structured_pair",
-    "time_callable",
     "verdict",
+    "verdict_markdown",
 ]
 
 FLOAT_BYTES = 4
@@ -193,21 +195,8 @@ class _CSRConv:
 
 
 # --------------------------------------------------------------------------- timing
-def time_callable(fn: Callable[[], object], *, repeats: int = 10, warmup: int = 2) -> np.ndarray:
-    """Call ``fn`` ``warmup`` times untimed, then ``repeats`` times; return the seconds of each."""
-    if repeats < 1 or warmup < 0:
-        raise ValueError(f"need repeats >= 1 and warmup >= 0, got {repeats=} {warmup=}")
-    for _ in range(warmup):
-        fn()
-    times = np.empty(repeats)
-    for i in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times[i] = time.perf_counter() - start
-    return times
-
-
 def _summary(times: np.ndarray) -> dict[str, float]:
+    """The table's statistics of one variant's seconds: median, interquartile range, minimum."""
     ms = 1e3 * times
     q25, q75 = np.percentile(ms, [25, 75])
     return {
@@ -230,9 +219,10 @@ def benchmark_sparsity(
 ) -> pd.DataFrame:
     """Time the conv pair dense, randomly sparse and structurally sparse at each level.
 
-    Runs under ``torch.inference_mode`` with ``torch.set_num_threads(threads)`` (restored
-    afterwards); variants are interleaved in round-robin so that a slow spell of a shared
-    machine hits all of them alike.
+    Runs under ``torch.inference_mode`` with ``threads`` torch threads (restored afterwards,
+    :func:`pose_helpers.core.repro.torch_threads`); the variants are timed in turns
+    (:func:`bench.time_interleaved`) so that a slow spell of a shared machine hits all of
+    them alike.
 
     Returns:
         One row per (method, sparsity): ``method`` (``dense``, ``random``, ``random (CSR)``,
@@ -257,18 +247,10 @@ def benchmark_sparsity(
         frac = keep.numel() / channels
         variants[("structured", s)] = ((lambda p=small: p(x)), frac)
 
-    old_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        with torch.inference_mode():
-            for fn, _ in variants.values():
-                time_callable(fn, repeats=1, warmup=warmup)
-            times = {key: [] for key in variants}
-            for _ in range(repeats):  # round-robin
-                for key, (fn, _) in variants.items():
-                    times[key].append(time_callable(fn, repeats=1, warmup=0)[0])
-    finally:
-        torch.set_num_threads(old_threads)
+    with torch_threads(threads), torch.inference_mode():
+        times = time_interleaved(
+            {key: fn for key, (fn, _) in variants.items()}, warmup=warmup, repeats=repeats
+        )
 
     rows = []
     for (method, s), (_, frac) in variants.items():
@@ -276,7 +258,7 @@ def benchmark_sparsity(
             {
                 "method": method,
                 "sparsity": s,
-                **_summary(np.array(times[(method, s)])),
+                **_summary(times[(method, s)]),
                 "flops_fraction": frac,
             }
         )
@@ -306,6 +288,34 @@ def verdict(df: pd.DataFrame, *, margin: float = 1.3) -> dict[str, object]:
         "structured_wins": bool(at["structured"] >= margin * at["random"]),
         "random_saves_nothing": bool((rand < margin).all()),
     }
+
+
+def verdict_markdown(df: pd.DataFrame, *, margin: float = 1.3) -> str:
+    """The chapter's sentence on a :func:`benchmark_sparsity` table (Markdown), from :func:`verdict`.
+
+    When structured sparsity wins and random sparsity saves nothing, it states both speed-ups
+    and the range of the random ones; otherwise it calls the run inconclusive. The CSR
+    kernel's speed-up is added when the table has CSR rows.
+    """
+    v = verdict(df, margin=margin)
+    if v["structured_wins"] and v["random_saves_nothing"]:
+        rand = df.loc[df["method"] == "random", "speedup"]
+        text = (
+            f"At {v['sparsity']:.0%} sparsity the structured pair runs "
+            f"{v['structured_speedup']:.1f}× faster than dense, "
+            f"{v['structured_over_random']:.1f}× faster than the randomly sparse pair, whose "
+            f"speed-up stays between {rand.min():.2f}× and {rand.max():.2f}× at every level: "
+            "dense speed, up to timing noise"
+        )
+    else:
+        text = (
+            f"On this run the measurement is inconclusive: at {v['sparsity']:.0%} sparsity "
+            f"structured {v['structured_speedup']:.2f}×, random {v['random_speedup']:.2f}× "
+            "(the machine may be busy)"
+        )
+    if "random (CSR)" in set(df["method"]):
+        text += f", and the CSR kernel on the random zeros reaches {v['csr_speedup']:.2f}×"
+    return text + ". Only structured sparsity turns zeros into time saved."
 
 
 # --------------------------------------------------------------------------- memory

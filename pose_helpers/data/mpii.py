@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,17 +31,35 @@ from pose_helpers.core.paths import data_root, dataset_dir
 
 __all__ = [
     "FLIP_PAIRS",
+    "HEAD",
     "JOINT_GROUPS",
     "JOINT_NAMES",
+    "L_ANK",
+    "L_ELB",
+    "L_HIP",
+    "L_KNEE",
+    "L_SHO",
+    "L_WRI",
     "MEAN_JOINTS",
+    "NECK",
     "NUM_JOINTS",
+    "PCKH_COLUMNS",
+    "PELVIS",
     "PREDICTION_NAMES",
+    "R_ANK",
+    "R_ELB",
+    "R_HIP",
+    "R_KNEE",
+    "R_SHO",
+    "R_WRI",
     "SKELETON",
+    "THORAX",
     "load_gt_valid",
     "load_predictions",
     "load_train_joints",
     "load_valid",
     "mpii_dir",
+    "published_pckh",
 ]
 
 PathLike = str | os.PathLike
@@ -67,6 +84,10 @@ JOINT_NAMES: tuple[str, ...] = (
     "l_elbow",  # 14
     "l_wrist",  # 15
 )
+
+# Joint indices by name, in MPII order (``JOINT_NAMES[R_ANK] == "r_ankle"``).
+R_ANK, R_KNEE, R_HIP, L_HIP, L_KNEE, L_ANK, PELVIS, THORAX, NECK, HEAD = range(10)
+R_WRI, R_ELB, R_SHO, L_SHO, L_ELB, L_WRI = range(10, 16)
 
 #: (right, left) index pairs that swap under a horizontal flip.
 FLIP_PAIRS: tuple[tuple[int, int], ...] = ((0, 5), (1, 4), (2, 3), (10, 15), (11, 14), (12, 13))
@@ -388,53 +409,3 @@ def published_pckh(root: PathLike | None = None) -> pd.DataFrame:
     if not rows:
         raise ValueError(f"{path}: no PCKh table with columns {columns}")
     return pd.DataFrame(rows, columns=columns)
-
-
-def score_published_predictions(root: PathLike | None = None) -> pd.DataFrame:
-    """Score the shipped hourglass predictions with :func:`metrics.pckh` beside the published table.
-
-    Returns one row per predictions file and source (``ours`` / ``published``) with the
-    columns Head ... Mean, and a ``max |diff|`` column on our rows.
-    """
-    from pose_helpers import metrics
-
-    gt = load_gt_valid(root)
-    published = published_pckh(root)
-    rows = []
-    for name, label in zip(PREDICTION_NAMES, published["predictions"], strict=True):
-        per_joint = metrics.pckh(
-            load_predictions(name, root), gt["pos_gt"], gt["head_size"], gt["visible"]
-        )
-        ours = metrics.pckh_table(per_joint)
-        theirs = published.loc[published["predictions"] == label].iloc[0]
-        diff = max(abs(ours[c] - float(theirs[c])) for c in PCKH_COLUMNS)
-        rows.append({"predictions": label, "source": "ours", **ours, "max |diff|": diff})
-        rows.append(
-            {
-                "predictions": label,
-                "source": "published",
-                **{c: float(theirs[c]) for c in PCKH_COLUMNS},
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def plot_published_curves(thresholds: Sequence[float], root: PathLike | None = None):
-    """Mean PCKh against the threshold for each shipped predictions file (a matplotlib figure)."""
-    import matplotlib.pyplot as plt
-
-    from pose_helpers import metrics
-
-    gt = load_gt_valid(root)
-    labels = published_pckh(root)["predictions"]
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    for name, label in zip(PREDICTION_NAMES, labels, strict=True):
-        curve = metrics.pckh_curve(
-            load_predictions(name, root), gt["pos_gt"], gt["head_size"], gt["visible"], thresholds
-        )
-        ax.plot(thresholds, curve, marker="o", markersize=3, label=label)
-    ax.axvline(0.5, color="grey", linestyle=":")
-    ax.set(xlabel="threshold (fraction of head size)", ylabel="mean PCKh (%)", ylim=(0, 100))
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    return fig

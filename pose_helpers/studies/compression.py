@@ -1366,7 +1366,7 @@ def _cost_row(
     variant: str, net: Any, shape: tuple[int, int, int], timings: Sequence[Any]
 ) -> dict[str, Any]:
     from pose_helpers.cost import bench
-    from pose_helpers.cost.deploy import over_rounds
+    from pose_helpers.cost.bench import over_rounds
 
     timing = over_rounds(list(timings))
     return {

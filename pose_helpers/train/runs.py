@@ -8,8 +8,6 @@ function of plain arguments, it runs in :func:`sweep.run_sweep`'s worker process
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -17,16 +15,20 @@ from typing import Any
 import numpy as np
 
 from pose_helpers.core.paths import cache_dir
+from pose_helpers.core.store import RunStore
 
 #: Bump when the code changes what a stored run computes (it keys the run store).
 STUDY_VERSION = 1
 
 
+#: Where SynthPose runs keep their checkpoints (the cache); results are stored by the caller.
+STORE = RunStore("synthpose", STUDY_VERSION)
+
+
 def run_key(settings: dict[str, Any]) -> str:
-    """A short hash of a run's settings (the checkpoint's name)."""
-    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[
-        :16
-    ]
+    """The key of a SynthPose run: the run store's key of study ``synthpose`` (its checkpoint
+    is ``.cache/checkpoints/synthpose/<key>.pt``)."""
+    return STORE.key(settings)
 
 
 def run_settings(**kwargs: Any) -> dict[str, Any]:
@@ -96,8 +98,9 @@ def synthpose_run(
         seed=seed,
     )
     key = run_key(settings)
-    folder = Path(checkpoint_dir) if checkpoint_dir else cache_dir("runs")
-    checkpoint = folder / f"{model}-{key}.pt"
+    checkpoint = (
+        Path(checkpoint_dir) / f"{key}.pt" if checkpoint_dir else STORE.checkpoint(settings)
+    )
 
     # Validation renders use a fixed seed: every run is scored on the same images.
     rendering = dict(
@@ -137,8 +140,22 @@ def synthpose_run(
         "swaps": float(swaps),
         "diverged": bool(result.diverged),
         "seconds": float(result.seconds),
-        "checkpoint": str(checkpoint),
+        # relative to the cache: a stored record must not hold this machine's paths
+        "checkpoint": _relative_to_cache(checkpoint),
     }
+
+
+def _relative_to_cache(path: Path) -> str:
+    try:
+        return path.resolve().relative_to(cache_dir().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def checkpoint_path(record: dict[str, Any]) -> Path:
+    """The checkpoint file of a :func:`synthpose_run` record (paths are kept relative to the
+    cache, so a record committed on one machine points into another machine's cache)."""
+    return cache_dir() / record["checkpoint"]
 
 
 def load_run_model(record: dict[str, Any], model: str, model_kwargs: dict[str, Any] | None = None):
@@ -148,7 +165,13 @@ def load_run_model(record: dict[str, Any], model: str, model_kwargs: dict[str, A
     from pose_helpers.models.registry import create_model
 
     net = create_model(model, **(model_kwargs or {}))
-    state = torch.load(record["checkpoint"], map_location="cpu", weights_only=True)
+    path = checkpoint_path(record)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no checkpoint {path} for run {record['key']}: its record came from the run "
+            "store; call synthpose_run with the same settings to train the weights"
+        )
+    state = torch.load(path, map_location="cpu", weights_only=True)
     net.load_state_dict(state["model"])
     return net.eval()
 
