@@ -11,7 +11,9 @@ import torch
 
 from pose_helpers import metrics
 from pose_helpers.core import paths
+from pose_helpers.data import drawing, mpii, poses, render
 from pose_helpers.data import synthpose as sp
+from pose_helpers.data import synthpose_figures as figures
 
 HAS_MPII = paths.dataset_dir("mpii") is not None
 needs_mpii = pytest.mark.skipif(not HAS_MPII, reason="no mpii/ folder under the data root")
@@ -101,7 +103,7 @@ def test_visibility_is_annotated_and_inside_frame():
         annotated = ds.bank.annotated[i % len(ds.bank)]
         if np.linalg.det(item["affine"][:, :2]) < 0:  # flipped: labels swapped
             perm = np.arange(16)
-            for r, left in sp.FLIP_PAIRS:
+            for r, left in mpii.FLIP_PAIRS:
                 perm[r], perm[left] = left, r
             annotated = annotated[perm]
         np.testing.assert_array_equal(item["visible"], inside & annotated)
@@ -117,7 +119,7 @@ def test_to_source_inverts_the_crop():
         src = ds.bank.joints[i].astype(np.float64)
         if np.linalg.det(item["affine"][:, :2]) < 0:
             perm = np.arange(16)
-            for r, left in sp.FLIP_PAIRS:
+            for r, left in mpii.FLIP_PAIRS:
                 perm[r], perm[left] = left, r
             src = src[perm]
         np.testing.assert_allclose(back, src, atol=1e-2)
@@ -126,8 +128,6 @@ def test_to_source_inverts_the_crop():
 @needs_mpii
 @pytest.mark.real_data
 def test_head_size_and_crop_follow_valid_h5():
-    from pose_helpers.data import mpii
-
     valid = mpii.load_valid()
     ds = sp.SynthPose("valid", n=50, input_size=64)
     assert ds.source == "mpii" and len(sp.SynthPose("valid")) == len(valid["part"])
@@ -150,12 +150,12 @@ def test_procedural_fallback_without_mpii(empty_root):
     assert paths.dataset_dir("mpii") is None
     ds = sp.SynthPose("train", n=4, input_size=64)
     assert ds.source == "procedural"
-    assert len(sp.SynthPose("valid")) == sp.MPII_SIZES["valid"]
+    assert len(sp.SynthPose("valid")) == poses.MPII_SIZES["valid"]
     item = ds.sample(2)
     assert item["visible"].sum() >= 12 and np.isfinite(item["image"]).all()
-    bank = sp.procedural_poses(200, seed=1)
+    bank = poses.procedural_poses(200, seed=1)
     # human-like proportions: the head top is above the ankles in upright poses
-    upright = bank.joints[:, sp.HEAD, 1] < bank.joints[:, [sp.R_ANK, sp.L_ANK], 1].min(axis=1)
+    upright = bank.joints[:, mpii.HEAD, 1] < bank.joints[:, [mpii.R_ANK, mpii.L_ANK], 1].min(axis=1)
     assert upright.mean() > 0.8
 
 
@@ -198,7 +198,7 @@ def test_limb_colours_do_not_depend_on_side():
     left = {k: [] for k in kinds}
     right = {k: [] for k in kinds}
     for seed in range(400):
-        cols = sp.limb_colours(np.random.default_rng(seed))
+        cols = render.limb_colours(np.random.default_rng(seed))
         for k in kinds:
             left[k].append(cols[("l", k)])
             right[k].append(cols[("r", k)])
@@ -216,11 +216,11 @@ def test_limb_colours_do_not_depend_on_side():
 def test_difficulty_presets_and_errors():
     assert sp.SynthPose("train", n=1, difficulty="easy").difficulty.occluders == 0
     d = sp.SynthPose("train", n=1, difficulty={"preset": "hard", "noise": 0.0}).difficulty
-    assert d.occluders == sp.DIFFICULTIES["hard"].occluders and d.noise == 0.0
+    assert d.occluders == render.DIFFICULTIES["hard"].occluders and d.noise == 0.0
     with pytest.raises(ValueError, match="'extreme'"):
         sp.SynthPose("train", n=1, difficulty="extreme")
     with pytest.raises(ValueError, match="clutter"):
-        sp.Difficulty(clutter=2.0)
+        render.Difficulty(clutter=2.0)
     with pytest.raises(ValueError, match="input_size"):
         sp.SynthPose("train", n=1, input_size=66)
     with pytest.raises(ValueError, match="split"):
@@ -235,15 +235,15 @@ def test_gallery_and_skeleton_drawing():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig = sp.show_gallery(sp.SynthPose("valid", n=3, input_size=64), n=3, ncols=3)
+    fig = figures.show_gallery(sp.SynthPose("valid", n=3, input_size=64), n=3, ncols=3)
     assert len(fig.axes) == 6
     plt.close(fig)
     fig, ax = plt.subplots()
-    sp.draw_skeleton(ax, np.zeros((16, 2)), np.ones(16, bool), legend=True)
+    figures.draw_skeleton(ax, np.zeros((16, 2)), np.ones(16, bool), legend=True)
     styles = {line.get_linestyle() for line in ax.lines}
     assert {"-", "--"} <= styles  # left solid, right dashed
     with pytest.raises(ValueError, match="joints"):
-        sp.draw_skeleton(ax, np.zeros((14, 2)))
+        figures.draw_skeleton(ax, np.zeros((14, 2)))
     plt.close(fig)
 
 
@@ -264,3 +264,76 @@ def test_render_speed():
     print(f"SynthPose 128 px: {rate:.0f} images/s (CPU time), {200 / wall:.0f} images/s (wall)")
     if os.environ.get("POSE_HELPERS_BENCH") == "1":
         assert rate >= 500, f"render speed {rate:.0f} images/s < 500 at 128 px"
+
+
+# --- The modules behind the data set --------------------------------------------------------
+
+
+def test_as_difficulty_resolves_names_dicts_and_instances():
+    assert render.as_difficulty("easy") is render.DIFFICULTIES["easy"]
+    custom = render.Difficulty(occluders=1)
+    assert render.as_difficulty(custom) is custom
+    assert render.as_difficulty({"noise": 0.0}) == render.Difficulty(noise=0.0)  # on 'medium'
+    assert render.as_difficulty({"preset": "hard", "blur": 0.0}).occluders == 4
+    with pytest.raises(ValueError, match="'extreme'"):
+        render.as_difficulty("extreme")
+    with pytest.raises(ValueError, match="unknown difficulty fields"):
+        render.as_difficulty({"wind": 1.0})
+    with pytest.raises(TypeError, match="str, dict or Difficulty"):
+        render.as_difficulty(3)
+
+
+def test_renderer_is_a_pure_function_of_the_generator():
+    bank = poses.procedural_poses(2, seed=0)
+    joints = bank.joints[0].astype(np.float64) - bank.center[0] + 32.0  # roughly centred
+    renderer = render.Renderer(64)
+    diff = render.DIFFICULTIES["hard"]
+    image, occluded = renderer.render(np.random.default_rng(1), joints, 8.0, True, diff)
+    assert image.shape == (3, 64, 64) and image.dtype == np.uint8
+    assert occluded.shape == (16,) and occluded.dtype == bool
+    again, _ = render.Renderer(64).render(np.random.default_rng(1), joints, 8.0, True, diff)
+    np.testing.assert_array_equal(image, again)
+
+
+def test_drawing_primitives_paint_inside_their_shape():
+    grid = np.arange(16, dtype=np.float32)
+    red = drawing.hsv(0.0, 1.0, 1.0)
+    np.testing.assert_array_equal(red, np.array([1, 0, 0], np.float32))
+    np.testing.assert_array_equal(drawing.hsv(0.5, 0.0, 0.5), np.full(3, 0.5, np.float32))
+
+    img, mask = np.zeros((3, 16, 16), np.float32), np.zeros((16, 16), bool)
+    drawing.capsule(img, grid, np.array([3.0, 8.0]), np.array([12.0, 8.0]), 2, 2, red, None, mask)
+    assert img[0, 8, 3:13].min() == 1.0 and img[0, 0, :].max() == 0.0  # flat colour, no spill
+    assert mask[8, 3:13].all() and not mask[0].any()
+
+    img = np.zeros((3, 16, 16), np.float32)
+    light = drawing.Light(0.0, 0.0, 1.0, 0.5, 0.5)  # head-on: full brightness at the centre
+    drawing.ellipse(img, grid, np.array([8.0, 8.0]), np.array([1.0, 0.0]), 5, 3, red, light)
+    assert img[0, 8, 8] == pytest.approx(1.0) and img[0, 8, 12] < img[0, 8, 8]
+    assert img[0, 3, 8] == 0.0  # beyond the 3 px semi-axis
+
+    square = np.array([[2.0, 2.0], [12.0, 2.0], [12.0, 12.0], [2.0, 12.0], [7.0, 7.0]])
+    hull = drawing.convex_hull(square)
+    assert len(hull) == 4 and not (hull == [7.0, 7.0]).all(axis=1).any()
+    img, mask = np.zeros((3, 16, 16), np.float32), np.zeros((16, 16), bool)
+    drawing.polygon(img, grid, hull, red, None, mask=mask)
+    assert mask[3:12, 3:12].all() and mask.sum() == 9 * 9  # edge pixels are half covered
+    assert img[0, 2, 7] == pytest.approx(0.5) and img[0, 7, 7] == 1.0
+
+
+def test_denormalize_inverts_the_normalization():
+    item = sp.SynthPose("valid", n=1, input_size=32).sample(0)
+    raw = sp.SynthPose("valid", n=1, input_size=32).render(0)["image"]
+    rgb = figures.denormalize(item["image"])
+    assert rgb.shape == (32, 32, 3)
+    np.testing.assert_allclose(rgb, raw.transpose(1, 2, 0) / 255.0, atol=1e-6)
+
+
+def test_pose_bank_splits_and_sizes(empty_root):
+    assert poses.SPLITS == ("train", "valid")
+    for split in poses.SPLITS:
+        bank = poses.pose_bank(split)
+        assert len(bank) == poses.MPII_SIZES[split] and bank.source == "procedural"
+        assert not bank.joints.flags.writeable  # shared through the cache
+    with pytest.raises(ValueError, match="split"):
+        poses.pose_bank("test")

@@ -29,3 +29,7 @@ __all__ = [
     "pose",
     "radar",
 ]
+
+from pose_helpers.core.lazy import submodule_getattr
+
+__getattr__ = submodule_getattr(__name__, __path__)

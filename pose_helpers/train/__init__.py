@@ -6,3 +6,7 @@ from __future__ import annotations
 from .loop import TrainConfig, TrainResult, evaluate, fit, predict
 
 __all__ = ["TrainConfig", "TrainResult", "evaluate", "fit", "predict"]
+
+from pose_helpers.core.lazy import submodule_getattr
+
+__getattr__ = submodule_getattr(__name__, __path__)
