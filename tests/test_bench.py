@@ -173,3 +173,52 @@ def test_simple_baselines_resnet50_checkpoint_is_the_thesis_136_3_mb():
         round(bench.size_mb(model), 1) == 136.2
         and round(bench.size_mb(model, buffers=False), 1) == 136.0
     )
+
+
+# --------------------------------------------------------------------------- the timing API
+
+
+def test_time_calls_warms_up_then_times_at_least_repeats_calls():
+    calls = []
+    seconds = bench.time_calls(lambda: calls.append(1), warmup=3, repeats=5)
+    assert len(calls) == 8 and seconds.shape == (5,) and (seconds >= 0).all()
+    assert len(bench.time_calls(lambda: None, warmup=0, repeats=2, min_time=0.01)) >= 2
+    for bad in ({"repeats": 0}, {"warmup": -1}):
+        with pytest.raises(ValueError, match="expected repeats >= 1, warmup >= 0"):
+            bench.time_calls(lambda: None, **bad)
+
+
+def test_time_interleaved_takes_turns():
+    order = []
+    seconds = bench.time_interleaved(
+        {"a": lambda: order.append("a"), "b": lambda: order.append("b")}, warmup=1, repeats=3
+    )
+    assert order == ["a", "b"] + ["a", "b"] * 3  # warm-ups, then one call of each per round
+    assert list(seconds) == ["a", "b"] and all(s.shape == (3,) for s in seconds.values())
+    with pytest.raises(ValueError, match="repeats=0"):
+        bench.time_interleaved({"a": lambda: None}, repeats=0)
+
+
+def test_summarize_gives_percentiles_in_milliseconds():
+    timing = bench.summarize([0.001, 0.002, 0.003, 0.004, 0.010], threads=2, batch_size=4)
+    assert timing.median_ms == pytest.approx(3.0) and timing.n == 5
+    assert timing.p10_ms == pytest.approx(1.4) and timing.p90_ms == pytest.approx(7.6)
+    assert timing.mean_ms == pytest.approx(4.0)
+    assert (timing.threads, timing.batch_size, timing.device) == (2, 4, "cpu")
+    assert bench.summarize([0.5], threads=1, device=torch.device("cpu")).device == "cpu"
+    with pytest.raises(ValueError, match="empty"):
+        bench.summarize([], threads=1)
+
+
+def test_over_rounds_is_the_summary_of_the_rounds_medians():
+    rounds = [bench.Timing(m, m, m, m, 0.0, 5, 1, 1, "cpu") for m in (10.0, 100.0, 12.0)]
+    timing = bench.over_rounds(rounds)
+    assert timing.median_ms == 12.0 and timing.n == 15
+    assert timing.p90_ms > 12.0  # the disturbed round shows in the spread, not in the median
+    same = bench.summarize([0.010, 0.100, 0.012], threads=1)
+    assert timing.p10_ms == pytest.approx(same.p10_ms) and timing.std_ms == pytest.approx(
+        same.std_ms
+    )
+    assert bench.over_rounds([rounds[0], None]) is None
+    with pytest.raises(ValueError, match="empty"):
+        bench.over_rounds([])

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pose_helpers.models.hourglass import REPORT_TABLE_1
+from pose_helpers.chapters.references import SEEDS_DIR
+from pose_helpers.core import sweep
 from pose_helpers.studies import hourglass as hs
 
 ALL_DESIGNS = [
@@ -26,7 +27,7 @@ ALL_DESIGNS = [
 
 def test_all_rows_carry_the_reports_labels_in_its_order():
     rows = hs.table1_rows(ALL_DESIGNS[::-1], [[0.7, 0.3], [0.3, 0.7]])
-    assert [r.variant for r in rows] == list(REPORT_TABLE_1)
+    assert [r.variant for r in rows] == list(hs.TABLE_1_DESIGNS)
     merged = [r for r in rows if r.merge_weights is not None]
     assert [r.merge_weights for r in merged] == [(0.3, 0.7), (0.7, 0.3)]
     assert merged[0].model_kwargs(width=8) == {"merge_weights": [0.3, 0.7], "width": 8}
@@ -181,6 +182,9 @@ def test_sweep_points_are_seed_major_and_json_able():
         (1, [0.3, 0.7]),
     ]
     json.dumps(points)
+    # The report's schedule unless a chapter sets its own.
+    assert all(p["milestones"] == [0.75, 0.85] for p in points)
+    assert hs.sweep_points(rows, [0], milestones=[0.5])[0]["milestones"] == [0.5]
 
 
 def test_train_row_records_training_time_apart_from_the_sweeps(tmp_path, monkeypatch):
@@ -196,3 +200,114 @@ def test_tied_means_share_a_rank():
     rows = hs.table1_rows(["hourglass_baseline", "hourglass_dilated"])
     both = hs.compare_with_paper(hs.accuracy_table(_runs(rows, [[50], [50]]), rows))
     assert list(both["rank_ours"]) == [1, 1]
+
+
+# --------------------------------------------------------------------------- the chapter's calls
+
+NEEDS_SEEDS = pytest.mark.skipif(
+    not (SEEDS_DIR / "tables" / "hourglass_table_1.csv").is_file(), reason="needs ../shared/seeds"
+)
+
+
+def test_the_package_is_one_import_and_train_row_keeps_its_study_version():
+    assert set(hs.__all__) <= set(dir(hs))
+    assert hs.train_row.__module__ == "pose_helpers.studies.hourglass.block_runs"
+    assert sweep.study_version(hs.train_row) == "1"
+
+
+def test_table_1_designs_are_registered_architectures():
+    from pose_helpers.models.registry import list_models
+
+    assert {name for name, _ in hs.TABLE_1_DESIGNS.values()} == set(list_models("hourglass_*"))
+    assert next(iter(hs.TABLE_1_DESIGNS)) == hs.BASELINE
+    assert hs.TABLE_1_DESIGNS[hs.BASELINE] == ("hourglass_baseline", {})
+
+
+def test_rows_note_names_every_row():
+    rows = hs.table1_rows(["hourglass_baseline", "hourglass_patchify"])
+    assert hs.rows_note(rows) == (
+        "This run studies 2 rows of Table 1: *Baseline* (`hourglass_baseline`); "
+        "*Patchify technique from ConvNext* (`hourglass_patchify`)."
+    )
+
+
+def _cost(rows, step_ms=(900.0, 1200.0)):
+    return pd.DataFrame(
+        {
+            "variant": [r.variant for r in rows],
+            "model": [r.model for r in rows],
+            "params": [6_730_912, 2_920_224][: len(rows)],
+            "gmacs": [9.0, 4.0][: len(rows)],
+            "conv_kernels": [103, 196][: len(rows)],
+            "step_ms": list(step_ms)[: len(rows)],
+            "step_batch": 4,
+        }
+    )
+
+
+@NEEDS_SEEDS
+def test_structure_table_puts_ours_beside_the_papers():
+    rows = hs.table1_rows(["hourglass_baseline", "hourglass_dilated"])
+    table = hs.structure_table(_cost(rows)).set_index("variant")
+    assert list(table.columns) == [
+        "model",
+        "params (M, ours)",
+        "GMACs (ours)",
+        "conv kernels (ours)",
+        "params (M, paper)",
+        "training min (paper)",
+        "epochs (paper)",
+    ]
+    paper = hs.paper_table().set_index("variant")
+    assert table.loc["Baseline", "params (M, ours)"] == pytest.approx(6.730912)
+    assert table.loc["Baseline", "params (M, paper)"] == paper.loc["Baseline", "params_m"]
+    assert math.isnan(table.loc["Dilated Convolution", "params (M, paper)"])  # none printed
+
+
+@NEEDS_SEEDS
+def test_report_times_keep_the_rows_with_a_printed_time():
+    rows = hs.table1_rows(["hourglass_baseline", "hourglass_dilated"])
+    report = hs.report_times(_cost(rows))
+    paper = hs.paper_table().set_index("variant").loc["Baseline"]
+    assert list(report["variant"]) == ["Baseline"]  # the dilated row prints no time
+    row = report.iloc[0]
+    assert row["min_per_epoch"] == pytest.approx(paper["train_min"] / paper["epochs"])
+    assert row["params"] == pytest.approx(paper["params_m"] * 1e6)
+    assert set(hs.REPORT_TIME_COLUMNS) <= set(report.columns)
+
+
+def test_step_note_quotes_the_baselines_step():
+    rows = hs.table1_rows(["hourglass_baseline", "hourglass_dw_separable_all"])
+    note = hs.step_note(_cost(rows))
+    assert note.startswith("One training step of the baseline on 4 images takes 0.90 s here.")
+    assert hs.step_note(_cost(rows[1:], step_ms=[1200.0])) == ""
+
+
+def test_claim_note_names_the_closer_predictor():
+    corr = pd.DataFrame(
+        {"against": ["params", "gmacs", "conv_kernels"], "spearman_rho": [0.1, 0.2, 0.9]}
+    )
+    note = hs.claim_note(corr)
+    assert "kernel count at ρ = 0.90 and with the parameters at ρ = 0.10" in note
+    assert "**kernel count**" in note
+    assert "**parameters**" in hs.claim_note(corr.assign(spearman_rho=[0.9, 0.2, 0.1]))
+
+
+def test_baseline_note_reports_the_baseline_and_divergences():
+    rows = hs.table1_rows(["hourglass_baseline", "hourglass_no_skip"])
+    runs = _runs(rows, [[50, 54], [40, 44]], diverged={("hourglass_no_skip", 1)})
+    note = hs.baseline_note(hs.accuracy_table(runs, rows))
+    assert note == (
+        "The baseline reaches a mean PCKh@0.5 of 52.0 % (seeds from 50.0 to 54.0 %), above the "
+        "50 % this study needs to tell designs apart. 1 runs diverged."
+    )
+    no_base = hs.table1_rows(["hourglass_no_skip"], [[0.3, 0.7]])
+    assert hs.baseline_note(hs.accuracy_table(_runs(no_base, [[40], [30]]), no_base)) is None
+
+
+def test_gpu_cost_table_is_none_without_cuda(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert hs.gpu_cost_table(hs.table1_rows(["hourglass_baseline"])) is None
+    assert hs.GPU_STEP_BATCH == 24  # the report's batch

@@ -20,6 +20,8 @@ from pose_helpers.metrics import radar as radar_metrics
 from pose_helpers.models.mmwave import CONFIGS, MarsCNN, RadarPoseNet
 from pose_helpers.models.registry import create_model, list_models, model_cfg
 from pose_helpers.studies import mmwave
+from pose_helpers.studies.mmwave import radar_costs as mmwave_costs
+from pose_helpers.studies.mmwave import radar_runs as mmwave_runs
 
 matplotlib.use("Agg")
 
@@ -296,7 +298,7 @@ def test_radar_run_returns_a_record_then_the_cache(monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("trained again")
 
-    monkeypatch.setattr(mmwave, "_train_epoch", no_training)
+    monkeypatch.setattr(mmwave_runs, "_train_epoch", no_training)
     again = mmwave.radar_run("mmwave_impr_small", **TINY)
     assert again["epochs_run"] == 0 and again["key"] == first["key"]
     assert again["mae_cm"] == first["mae_cm"] and again["history"] == first["history"]
@@ -305,7 +307,7 @@ def test_radar_run_returns_a_record_then_the_cache(monkeypatch):
 
 
 def test_radar_run_resumes_after_an_interruption(monkeypatch):
-    real = mmwave._train_epoch
+    real = mmwave_runs._train_epoch
     calls = []
 
     def interrupted(*args, **kwargs):
@@ -314,17 +316,17 @@ def test_radar_run_resumes_after_an_interruption(monkeypatch):
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(mmwave, "_train_epoch", interrupted)
+    monkeypatch.setattr(mmwave_runs, "_train_epoch", interrupted)
     settings = {**TINY, "epochs": 2}
     with pytest.raises(KeyboardInterrupt):
         mmwave.radar_run("impr_small", **settings)
-    monkeypatch.setattr(mmwave, "_train_epoch", real)
+    monkeypatch.setattr(mmwave_runs, "_train_epoch", real)
     record = mmwave.radar_run("impr_small", **settings)
     assert record["epochs_run"] == 1 and [h["epoch"] for h in record["history"]] == [1, 2]
 
 
 def test_radar_run_marks_divergence(monkeypatch):
-    monkeypatch.setattr(mmwave, "_train_epoch", lambda *args, **kwargs: math.nan)
+    monkeypatch.setattr(mmwave_runs, "_train_epoch", lambda *args, **kwargs: math.nan)
     record = mmwave.radar_run("impr_small", **TINY)
     assert record["diverged"] and math.isnan(record["mae_cm"])
     json.dumps(record)
@@ -359,7 +361,7 @@ def test_mean_pose_floor_is_the_error_of_the_mean_pose():
     floor = mmwave.mean_pose_floor("sim", n_train=500)
     _, labels, _ = mmwave.load_dataset("sim", "train")
     _, test, _ = mmwave.load_dataset("sim", "test")
-    mean = labels[mmwave._subset(len(labels), 500)].mean(axis=0)
+    mean = labels[mmwave_runs._subset(len(labels), 500)].mean(axis=0)
     assert floor["mae_cm"] == pytest.approx(100 * np.abs(test - mean).mean())
     assert floor["mae_cm"] > 5.0
 
@@ -369,7 +371,7 @@ def test_mean_pose_floor_is_the_error_of_the_mean_pose():
 
 def test_activation_bytes_by_hand():
     model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(inplace=True))
-    total, peak = mmwave._activation_bytes(model, torch.ones(1, 4))
+    total, peak = mmwave_costs._activation_bytes(model, torch.ones(1, 4))
     assert total == 4 * 4 + 3 * 4  # input + linear output; the in-place ReLU adds nothing
     assert peak == 4 * 4 + 3 * 4
 
@@ -487,3 +489,78 @@ def test_plot_frames_draws_each_dataset():
 
     fig = mmwave.plot_frames(["sim"], n=2)
     assert len(fig.axes) == 4  # two frames, the histogram and the colour bar
+
+
+# --------------------------------------------------------------------------- the chapter's calls
+
+
+def test_the_package_is_one_import_and_radar_run_keeps_its_study_version():
+    assert set(mmwave.__all__) <= set(dir(mmwave))
+    assert mmwave.radar_run.__module__ == "pose_helpers.studies.mmwave.radar_runs"
+    assert sweep.study_version(mmwave.radar_run) == "1"
+
+
+def test_radar_run_keeps_no_json_copy_of_its_record(tmp_path):
+    mmwave.radar_run("impr_small", **TINY, checkpoint_dir=tmp_path)
+    assert [p.suffix for p in tmp_path.iterdir()] == [".pt"]  # the run store holds the record
+
+
+def test_study_configs_checks_every_name_and_adds_the_reference():
+    assert mmwave.study_configs(["baseline", "0250_rec"]) == ["baseline", "0250_rec", "mars_cnn"]
+    assert mmwave.study_configs(["mmwave_baseline"], reference=False) == ["mmwave_baseline"]
+    with pytest.raises(ValueError, match="config='tiny'"):
+        mmwave.study_configs(["baseline", "tiny"])
+
+
+def test_mean_pose_floors_is_one_floor_per_dataset():
+    floors = mmwave.mean_pose_floors(["sim"], n_train=500)
+    assert list(floors) == ["sim"]
+    assert floors["sim"] == mmwave.mean_pose_floor("sim", n_train=500)
+
+
+def test_error_table_and_results_table():
+    runs, cards = _toy_study()
+    cards["latency_p10_ms"] = cards["latency_p90_ms"] = cards["latency_ms"]
+    table = mmwave.study_table(runs, cards)
+    errors = mmwave.error_table(table, "sim")
+    assert list(errors.columns) == list(mmwave.ERROR_COLUMNS)
+    assert len(errors) == len(table)
+    with pytest.raises(ValueError, match="dataset='mars'"):
+        mmwave.error_table(table, "mars")
+    saved = mmwave.results_table(table)
+    assert "latency_p10_ms" not in saved and "latency_p90_ms" not in saved
+    assert "latency_ms" in saved and len(saved) == len(table)
+    assert list(mmwave.results_table(saved).columns) == list(saved.columns)  # nothing to drop
+
+
+def test_datasets_note_says_when_only_the_simulation_ran():
+    assert mmwave.datasets_note(["mars", "sim"]) == "Data sets in this run: `mars`, `sim`."
+    assert mmwave.datasets_note(["sim"]) == (
+        "Data sets in this run: `sim` (no real radar data here: the simulated radar only)."
+    )
+
+
+@pytest.mark.skipif(
+    not (SEEDS_DIR / "tables" / "external_references.csv").is_file(),
+    reason="needs ../shared/seeds",
+)
+def test_mars_paper_mae_comes_from_the_external_references():
+    from pose_helpers.chapters.references import external_reference
+
+    assert mmwave.mars_paper_mae_cm() == external_reference("mars_cnn_mae")["value"]
+
+
+@pytest.mark.skipif(
+    not (SEEDS_DIR / "tables" / "mmwave_findings.csv").is_file(), reason="needs ../shared/seeds"
+)
+def test_discussion_states_the_measured_numbers_and_the_mars_reference():
+    runs, cards = _toy_study()
+    reference = runs[runs["config"] == "baseline"].assign(config="mars_cnn", mae_cm=9.0)
+    runs = pd.concat([runs, reference], ignore_index=True)
+    cards.loc[len(cards)] = {"config": "mars_cnn", "params": 5, "latency_ms": 3.0, "window": 4}
+    table = mmwave.study_table(runs, cards)
+    text = mmwave.discussion(table, {"sim": {"mae_cm": 12.345}})
+    assert "the mean-pose floor is 12.35 cm" in text
+    assert "**`impr_small` on `sim`** saves 85.9 % of the baseline's latency" in text
+    assert "9.00 cm MAE on `sim`" in text
+    assert f"the MARS paper reports {mmwave.mars_paper_mae_cm():.2f} cm" in text

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from pose_helpers.core.paths import REPO_ROOT
-from pose_helpers.models import REPORT_TABLE_1
 from pose_helpers.models.hourglass import HourglassNet, hourglass_two_dw_separable
 from pose_helpers.models.registry import create_model, list_models, model_cfg
+from pose_helpers.studies.hourglass import TABLE_1_DESIGNS
 
 # Image models; the radar models (mmwave_*) take other inputs and are tested in test_mmwave.py.
 MODELS = [n for n in list_models() if not n.startswith("mmwave_")]
@@ -149,14 +149,14 @@ def _table_1_rows() -> list[dict[str, str]]:
 
 def test_report_table_1_maps_every_row_to_a_model():
     rows = _table_1_rows()
-    assert {row["variant"] for row in rows} == set(REPORT_TABLE_1)
-    assert {name for name, _ in REPORT_TABLE_1.values()} == set(HOURGLASSES)
+    assert {row["variant"] for row in rows} == set(TABLE_1_DESIGNS)
+    assert {name for name, _ in TABLE_1_DESIGNS.values()} == set(HOURGLASSES)
 
 
-@pytest.mark.parametrize("variant", [v for v, (_, kwargs) in REPORT_TABLE_1.items() if not kwargs])
+@pytest.mark.parametrize("variant", [v for v, (_, kwargs) in TABLE_1_DESIGNS.items() if not kwargs])
 def test_hourglass_designs_match_report_table_1(variant):
     rows = {row["variant"]: row for row in _table_1_rows()}
-    name, _ = REPORT_TABLE_1[variant]
+    name, _ = TABLE_1_DESIGNS[variant]
     count = _num_params(name)
     printed = rows[variant]["params_m"]
     if name in DOCUMENTED_MISSES:

@@ -353,20 +353,27 @@ def _public_names(package_dir: Path) -> dict[str, str]:
 def chapter_modules(nb: Any, package_dir: Path = PACKAGE_DIR) -> list[str]:
     """The package's modules a notebook can execute.
 
-    What its code cells import (``from pose_helpers.studies import compression``) or name
-    (``ph.studies.compression``, ``ph.create_model``: any module whose last name a cell
-    uses), the package's ``__init__``, and, transitively, what those import
-    (:mod:`pose_helpers.core.codegraph`). Over-inclusion is harmless (a chapter goes stale
-    a little more often); a cell that does not parse (a magic) makes the whole package count.
+    What its code cells import (``from pose_helpers.studies import compression``) or reach
+    as attributes of an imported name (``ph.studies.compression.baseline_run``,
+    ``compression.tables``, ``ph.create_model`` through ``PUBLIC_NAMES``), the package's
+    ``__init__``, and, transitively, what those import (:mod:`pose_helpers.core.codegraph`).
+    Over-inclusion is harmless (a chapter goes stale a little more often); a cell that does
+    not parse (a magic) makes the whole package count.
     """
     units = codegraph.package_units(package_dir, exclude=RUNNER_UNITS)
     graph = codegraph.import_graph(package_dir, exclude=RUNNER_UNITS)
     public = _public_names(package_dir)
-    by_leaf: dict[str, set[str]] = {}
-    for unit in units:
-        by_leaf.setdefault(unit.rsplit(".", 1)[-1], set()).add(unit)
-    roots = {"__init__"}
+    package = package_dir.name
     init = package_dir / "__init__.py"
+    roots = {"__init__"}
+    aliases: dict[str, list[str]] = {}  # a name in the notebook -> the package path it holds
+
+    def longest_unit(parts: list[str]) -> str | None:
+        for end in range(len(parts), 0, -1):
+            if ".".join(parts[:end]) in units:
+                return ".".join(parts[:end])
+        return None
+
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
@@ -374,13 +381,33 @@ def chapter_modules(nb: Any, package_dir: Path = PACKAGE_DIR) -> list[str]:
             tree = ast.parse(cell.source)
         except SyntaxError:
             return sorted(units)
-        roots |= {i.target for i in codegraph.imports_of("", tree, units, package_dir.name, init)}
+        roots |= {i.target for i in codegraph.imports_of("", tree, units, package, init)}
         for node in ast.walk(tree):
-            name = node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", None)
-            if isinstance(name, str):
-                roots |= by_leaf.get(name, set())
-                if name in public:
-                    roots.add(public[name])
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    parts = alias.name.split(".")
+                    if parts[0] == package:
+                        aliases[alias.asname or package] = parts[1:] if alias.asname else []
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                parts = (node.module or "").split(".")
+                if parts[0] == package:
+                    for alias in node.names:
+                        aliases[alias.asname or alias.name] = [*parts[1:], alias.name]
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Attribute):
+                continue
+            chain: list[str] = []
+            base: ast.AST = node
+            while isinstance(base, ast.Attribute):
+                chain.insert(0, base.attr)
+                base = base.value
+            if isinstance(base, ast.Name) and base.id in aliases:
+                parts = aliases[base.id] + chain
+                unit = longest_unit(parts)
+                if unit is not None:
+                    roots.add(unit)
+                if len(parts) == 1 and parts[0] in public:  # ph.create_model
+                    roots.add(public[parts[0]])
     return sorted(codegraph.closure(graph, roots))
 
 

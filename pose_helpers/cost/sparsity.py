@@ -291,7 +291,8 @@ def verdict(df: pd.DataFrame, *, margin: float = 1.3) -> dict[str, object]:
 
 
 def verdict_markdown(df: pd.DataFrame, *, margin: float = 1.3) -> str:
-    """The chapter's sentence on a :func:`benchmark_sparsity` table (Markdown), from :func:`verdict`.
+    """The chapter's sentence on a :func:`benchmark_sparsity` table (Markdown), from
+    :func:`verdict`.
 
     When structured sparsity wins and random sparsity saves nothing, it states both speed-ups
     and the range of the random ones; otherwise it calls the run inconclusive. The CSR

@@ -7,19 +7,12 @@ Build models by name: ``ph.registry.create_model("hourglass_baseline", width=64)
 from __future__ import annotations
 
 from pose_helpers.models import hourglass, layers, mmwave, simple_baselines
-from pose_helpers.models.hourglass import (
-    REPORT_TABLE_1,
-    Bottleneck,
-    Hourglass,
-    HourglassNet,
-    TwoConvBlock,
-)
+from pose_helpers.models.hourglass import Bottleneck, Hourglass, HourglassNet, TwoConvBlock
 from pose_helpers.models.layers import SeparableConv2d
 from pose_helpers.models.mmwave import MarsCNN, RadarPoseNet
 from pose_helpers.models.simple_baselines import SimpleBaselines
 
 __all__ = [
-    "REPORT_TABLE_1",
     "Bottleneck",
     "Hourglass",
     "HourglassNet",

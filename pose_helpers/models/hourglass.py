@@ -12,7 +12,10 @@ are those of that port. With 2 stacks, 1 block per stage, 256 channels and 16
 joints, ``hourglass_baseline`` has exactly 6,730,912 parameters (report: 6.73M).
 
 Every block design of the report's Table 1 is a registered name (defaults count
-in brackets; the report's value after the slash):
+in brackets; the report's value after the slash). Which design and flags build each
+row of the table is the hourglass study's data
+(``pose_helpers.studies.hourglass.TABLE_1_DESIGNS``); this module holds only the
+architectures:
 
 =======================================  ===========================================
 ``hourglass_baseline``                   bottleneck 256-128-128-256 [6,730,912 / 6.73M]
@@ -90,7 +93,6 @@ from pose_helpers.models.registry import ModelCfg, register_model
 __all__ = [
     "MPII_MEAN",
     "MPII_STD",
-    "REPORT_TABLE_1",
     "Bottleneck",
     "Hourglass",
     "HourglassNet",
@@ -484,29 +486,3 @@ def hourglass_two_dilated_dw_separable(**kwargs: Any) -> HourglassNet:
 def hourglass_no_bottleneck(**kwargs: Any) -> HourglassNet:
     """Two regular 3x3 convs 256->128->256 replace the bottleneck (3.4.6, fig. 4f; 17.95M)."""
     return _create_hourglass(dict(block=TwoConvBlock), **kwargs)
-
-
-# Table 1 of the hourglass report (``seed_table("hourglass_table_1")``, column
-# ``variant``): the registered name and keyword arguments that build each row.
-REPORT_TABLE_1: dict[str, tuple[str, dict[str, Any]]] = {
-    "Baseline": ("hourglass_baseline", {}),
-    "Weights [0.3, 0.7] applied to HG2 outputs": (
-        "hourglass_baseline",
-        {"merge_weights": (0.3, 0.7)},
-    ),
-    "Weights [0.7, 0.3] applied to HG2 outputs": (
-        "hourglass_baseline",
-        {"merge_weights": (0.7, 0.3)},
-    ),
-    "Dilated Convolution": ("hourglass_dilated", {}),
-    "Patchify technique from ConvNext": ("hourglass_patchify", {}),
-    "Residual block without Skip connection in Bottleneck": ("hourglass_no_skip", {}),
-    "3x3 Depthwise Separable Convolutions": ("hourglass_dw_separable_all", {}),
-    "Depthwise Separable Convolutions in only 3x3 layer": ("hourglass_dw_separable_3x3", {}),
-    "Two 3x3 Depthwise Separable Convolutions": ("hourglass_two_dw_separable", {}),
-    "Two 3x3 Dilated Depthwise Separable Convolutions": (
-        "hourglass_two_dilated_dw_separable",
-        {},
-    ),
-    "Convolution Layers without Bottleneck": ("hourglass_no_bottleneck", {}),
-}
