@@ -7,6 +7,7 @@ import pytest
 from scipy.special import gammaln
 
 from pose_helpers.theory import bayes_group_lasso as bg
+from pose_helpers.theory import laplace as lp
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,7 @@ def test_priors_are_normalized_and_give_the_penalty_weights():
 # ----------------------------------------------------------------------------- Laplace approximation
 def test_laplace_approximation_of_a_gaussian_is_exact():
     mean, std, k = 1.3, 0.7, 2.0
-    approx = bg.laplace_approximation(lambda x: -((x - mean) ** 2) / (2 * std**2) + k, (-10, 10))
+    approx = lp.laplace_approximation(lambda x: -((x - mean) ** 2) / (2 * std**2) + k, (-10, 10))
     assert approx.x0 == pytest.approx(mean, abs=1e-7)
     assert approx.c == pytest.approx(1 / std**2, rel=1e-6)
     assert approx.z == pytest.approx(np.exp(k) * np.sqrt(2 * np.pi) * std, rel=1e-6)
@@ -57,7 +58,7 @@ def test_laplace_approximation_of_a_gaussian_is_exact():
 
 
 def test_laplace_normalizer_of_a_gamma_kernel_is_stirling():
-    table = bg.laplace_table([2.0, 5.0, 30.0])
+    table = lp.laplace_table([2.0, 5.0, 30.0])
     np.testing.assert_allclose(table["Z_numeric"], table["Z_exact"], rtol=1e-8)
     np.testing.assert_allclose(table["x0"], [1.0, 4.0, 29.0], atol=1e-6)
     stirling = (
@@ -76,17 +77,17 @@ def test_laplace_normalizer_of_a_gamma_kernel_is_stirling():
 def test_nd_laplace_normalizer_of_a_gaussian_is_exact():
     a = np.array([[2.0, 0.5], [0.5, 1.0]])
     expected = 0.7 + np.log(2 * np.pi) - 0.5 * np.log(np.linalg.det(a))
-    assert bg.laplace_log_normalizer_nd(0.7, a) == pytest.approx(expected)
+    assert lp.laplace_log_normalizer_nd(0.7, a) == pytest.approx(expected)
     with pytest.raises(ValueError, match="positive definite"):
-        bg.laplace_log_normalizer_nd(0.0, np.diag([1.0, -1.0]))
+        lp.laplace_log_normalizer_nd(0.0, np.diag([1.0, -1.0]))
 
 
 def test_laplace_rejects_a_density_without_a_peak():
     with pytest.raises(ValueError, match="curvature"):
-        bg.laplace_approximation(lambda x: 0.1 * x, (0.0, 1.0))
+        lp.laplace_approximation(lambda x: 0.1 * x, (0.0, 1.0))
     with pytest.raises(ValueError, match="shape"):
-        bg.gamma_kernel_log_density(1.0)
-    assert bg.numeric_normalizer(bg.gamma_kernel_log_density(4.0), (0, 200)) == pytest.approx(
+        lp.gamma_kernel_log_density(1.0)
+    assert lp.numeric_normalizer(lp.gamma_kernel_log_density(4.0), (0, 200)) == pytest.approx(
         np.exp(gammaln(4.0))
     )
 
