@@ -258,3 +258,21 @@ def test_ray_executor_gives_the_serial_records(tmp_path, log):
         square, points, name="r", executor="ray", workers=2, runs_dir=tmp_path, progress=False
     )
     pd.testing.assert_frame_equal(_records(ray_df), _records(serial))
+
+
+def test_execution_arguments_reach_fn_but_not_the_key(tmp_path, log):
+    seen = cached_run(
+        square, study="e", version=1, runs_dir=tmp_path, execution={"log": str(log)}, x=4
+    )
+    assert seen["y"] == 16 and RunStore("e", 1, tmp_path).load({"x": 4}) is not None
+    frame = run_sweep(
+        square,
+        grid(x=[4, 5]),
+        name="e",
+        version=1,
+        runs_dir=tmp_path,
+        executor="serial",
+        execution={"log": str(log)},
+        progress=False,
+    )
+    assert frame["cached"].tolist() == [True, False] and "log" not in frame

@@ -161,6 +161,7 @@ def run_sweep(
     raise_errors: bool = False,
     address: str | None = None,
     progress: bool = True,
+    execution: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Run ``fn(**point)`` for every point of ``grid``, caching one record per point.
 
@@ -179,6 +180,8 @@ def run_sweep(
             running points finish (and saves them) but starts no new one.
         address: Ray cluster address for ``ray.init(address=...)``; default a local instance.
         progress: show a tqdm bar over the points on stderr.
+        execution: arguments passed to every call of fn that do not change its result
+            (threads, data-loader workers, progress bars): not part of the key.
 
     Returns:
         One row per point in grid order: the grid columns, the record columns, ``seconds``,
@@ -236,16 +239,17 @@ def run_sweep(
                 f"worker traceback:\n{outcome.get('traceback', '')}"
             )
 
+    calls = {key: {**point, **(execution or {})} for key, point in todo.items()}
     try:
         if not todo:
             pass
         elif executor == "serial":
-            for key, point in todo.items():  # with raise_errors the error itself surfaces
-                finish(key, _run_point(fn, point, catch=not raise_errors))
+            for key, call in calls.items():  # with raise_errors the error itself surfaces
+                finish(key, _run_point(fn, call, catch=not raise_errors))
         elif executor == "process":
-            _run_processes(fn, todo, workers, finish)
+            _run_processes(fn, calls, workers, finish)
         else:
-            _run_ray(fn, todo, workers, address, finish)
+            _run_ray(fn, calls, workers, address, finish)
     finally:
         bar.close()
     return _frame(points, keys, entries)
@@ -257,10 +261,12 @@ def cached_run(
     study: str,
     version: str | int | None = None,
     runs_dir: str | os.PathLike | None = None,
+    execution: Mapping[str, Any] | None = None,
     **point: Any,
 ) -> dict[str, Any]:
-    """``fn(**point)`` as one run of ``study`` in the run store: the stored record's result
-    when there is one, else computed here (this process) and stored.
+    """``fn(**point, **execution)`` as one run of ``study`` in the run store: the stored
+    record's result when there is one, else computed here (this process) and stored. The
+    key holds ``point``; ``execution`` (threads, progress bars) does not change the result.
 
     Raises:
         whatever fn raises (nothing is stored then).
@@ -269,7 +275,7 @@ def cached_run(
     saved = store.load(point)
     if saved is not None:
         return saved["result"]
-    outcome = _run_point(fn, point, catch=False)
+    outcome = _run_point(fn, {**point, **(execution or {})}, catch=False)
     store.save(point, outcome["record"], outcome["seconds"])
     return outcome["record"]
 
