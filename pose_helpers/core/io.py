@@ -23,6 +23,7 @@ def write_atomic(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would make tables and records private
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
