@@ -1,15 +1,17 @@
-"""Tests of pose_helpers.studies.compression_bayesian at toy scale (width 8, 64 px, 8 images)."""
+"""Tests of pose_helpers.studies.compression.bayesian at toy scale (width 8, 64 px, 8 images)."""
 
 from __future__ import annotations
 
 import json
 import math
 
+import pandas as pd
 import pytest
 import torch
 
+from pose_helpers.core.store import RunStore
 from pose_helpers.studies import compression as C
-from pose_helpers.studies import compression_bayesian as B
+from pose_helpers.studies.compression import bayesian as B
 from pose_helpers.train import loop as train
 
 TINY = {
@@ -44,7 +46,7 @@ def cache(tmp_path_factory):
     ],
 )
 def test_bad_arguments_fail_before_any_work(kwargs, match, monkeypatch):
-    monkeypatch.setattr(C, "baseline_run", lambda **_: pytest.fail("work started"))
+    monkeypatch.setattr(B, "load_baseline", lambda *_, **__: pytest.fail("work started"))
     args = {"lam": 1e-8, "baseline": TINY, **RUN, **kwargs}
     with pytest.raises(ValueError, match=match):
         B.bayesian_run(**args)
@@ -76,10 +78,11 @@ def test_bayesian_run_outers_cells_cache_and_resume(cache, monkeypatch):
 
     monkeypatch.setattr(train, "fit", counting_fit)
     assert B.bayesian_run(1e-6, baseline=TINY, thresholds=[0.01, 0.001], **RUN) == record
-    assert calls == []  # a finished run is read back
+    assert calls == []  # a finished run trains no outer: it is read back and scored again
+    assert record["checkpoint"] == f"bayesian-{record['key']}-outer2.pt"  # names in the cache
     # an interrupted run resumes after its last finished outer
-    folder = C._folder(None)
-    (folder / f"bayesian-{record['key']}.json").unlink()
+    folder = C.checkpoint_folder()
+    assert not (folder / f"bayesian-{record['key']}.json").exists()  # no second copy of it
     (folder / f"bayesian-{record['key']}-outer2.json").unlink()
     again = B.bayesian_run(1e-6, baseline=TINY, thresholds=[0.01, 0.001], **RUN)
     assert len(calls) == 1 and len(again["outer_log"]) == 2
@@ -101,13 +104,20 @@ def test_bayesian_engineering_is_exact(cache):
     summary = C.engineered_summary([cut, tuned], C.baseline_run(**TINY))
     assert len(summary) == 1 + 2 * 2 + 2
 
+    targets = {"a third": (1e-6, threshold, [])}
+    stored = B.engineer_cells(targets, baseline=TINY, finetune_epochs=1, **RUN)
+    assert stored == {"a third": tuned}
+    saved = RunStore(B.ENGINEERED_STUDY, B.STUDY_VERSION).records()
+    assert {"lam", "threshold"}.isdisjoint(saved[-1]["result"])  # kept once, in the settings
+    small = C.load_engineered_model(tuned, TINY)
+    assert sum(p.numel() for p in small.parameters()) == tuned["params"]
+
 
 def test_outer_table_and_plot(cache):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import pandas as pd
 
     record = B.bayesian_run(1e-6, baseline=TINY, **RUN)
     runs = pd.DataFrame([{"lam": 1e-6, **record}, {"lam": 1e-7, "outer_log": float("nan")}])
@@ -118,15 +128,23 @@ def test_outer_table_and_plot(cache):
     plt.close(fig)
 
 
-def test_groups_below_counts_what_a_threshold_prunes(cache):
+def test_groups_below_counts_what_a_threshold_prunes(cache, monkeypatch):
     record = B.bayesian_run(1e-6, baseline=TINY, **RUN)
     _, state = B.load_bayesian_model(record, TINY)
     live = state.gamma[state.active]
     threshold = float(torch.quantile(live, 0.3))
-    table = B.groups_below(record, TINY, [threshold, threshold / 1e6])
+    table = B.groups_below_table(state, [threshold, threshold / 1e6])
     assert table["below"].sum() == int((state.active & (state.gamma < threshold)).sum())
     assert set(table["threshold"]) <= {threshold, threshold / 1e6}
     assert (table["below"] <= table["groups"]).all()
+
+    # the chapter's step: a stored run of the Bayesian run's own thresholds
+    stored = B.groups_below(1e-6, baseline=TINY, thresholds=list(C.THESIS_THRESHOLDS), **RUN)
+    pd.testing.assert_frame_equal(stored, B.groups_below_table(state, C.THESIS_THRESHOLDS))
+    monkeypatch.setattr(train, "fit", lambda *a, **k: pytest.fail("a stored run trained"))
+    monkeypatch.setattr(B, "bayesian_run", lambda *a, **k: pytest.fail("a stored run ran"))
+    again = B.groups_below(1e-6, baseline=TINY, thresholds=list(C.THESIS_THRESHOLDS), **RUN)
+    pd.testing.assert_frame_equal(again, stored)
 
 
 def test_exclude_leaves_a_layer_out_of_algorithm_1(cache):
@@ -139,3 +157,44 @@ def test_exclude_leaves_a_layer_out_of_algorithm_1(cache):
     assert len(full.gamma) > len(state.gamma)
     with pytest.raises(ValueError, match="nope"):
         B.bayesian_run(1e-6, baseline=TINY, exclude=["nope"], **RUN)
+
+
+def test_a_diverged_run_has_nan_cells(cache):
+    # 1e300 x the penalty overflows float32: the first outer diverges and is recorded
+    record = B.bayesian_run(1e300, baseline=TINY, thresholds=[0.01], **RUN)
+    assert record["diverged"] and math.isnan(record["pckh_unthresholded"])
+    (cell,) = record["cells"]
+    assert math.isnan(cell["pckh"]) and math.isnan(cell["nonzero_weights"])  # as compression's
+
+
+def test_engineering_targets_and_cells_by_method():
+    cells = pd.DataFrame(
+        {
+            "method": "bayesian",
+            "lambda": [5e-8, 1e-8, 1e-9],
+            "threshold": 0.01,
+            "retained": [0.2, 0.5, 0.9],
+            "pckh": [40.0, 55.0, 58.0],
+            "diverged": False,
+        }
+    )
+    diagnostic = cells.assign(retained=[0.1, 0.6, 0.9], pckh=[57.0, 56.0, 58.0])
+    targets = B.engineering_targets(cells, diagnostic, (1e-9, 0.01), 58.0, 5.0, ["final_layer"])
+    assert targets == {
+        "thesis's cell": (1e-9, 0.01, []),
+        "sparsest within 5 points": (1e-8, 0.01, []),
+        "diagnostic, sparsest within 5 points": (5e-8, 0.01, ["final_layer"]),
+    }
+    assert list(B.engineering_targets(cells, diagnostic.iloc[:0], (1e-9, 0.01), 99.0, 5.0)) == [
+        "thesis's cell"
+    ]
+    others = pd.DataFrame({"method": ["l1", "group_lasso", "l1"], "retained": [0.1, 0.2, 0.3]})
+    by_method = B.cells_by_method(others, cells, diagnostic)
+    assert list(by_method) == ["l1", "group_lasso", "bayesian", "bayesian, diagnostic"]
+    assert list(by_method["l1"]["retained"]) == [0.1, 0.3]
+    assert set(by_method["bayesian, diagnostic"]["method"]) == {"bayesian, diagnostic"}
+    assert list(B.cells_by_method(others, cells, diagnostic.iloc[:0])) == [
+        "l1",
+        "group_lasso",
+        "bayesian",
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 
@@ -12,8 +13,14 @@ import pytest
 import torch
 
 from pose_helpers.compress import regularizers as R
+from pose_helpers.core.store import RunStore
+from pose_helpers.core.sweep import cached_run
+from pose_helpers.data import synthpose
 from pose_helpers.studies import compression as C
+from pose_helpers.studies.compression import baseline as baseline_module
+from pose_helpers.studies.compression import sparsity as sparsity_module
 from pose_helpers.train import loop as train
+from pose_helpers.train import runs as experiments
 
 TINY = {
     "model_kwargs": {"width": 8, "deconv_channels": 16, "zero_init_head": True},
@@ -39,8 +46,11 @@ def _no_training(monkeypatch):
         raise AssertionError("a cached run trained or loaded data")
 
     monkeypatch.setattr(train, "fit", refuse)
-    monkeypatch.setattr(C, "baseline_run", refuse)
-    monkeypatch.setattr(C, "_datasets", refuse)
+    # the baseline's settings are validated against synthpose_run's signature: keep it
+    monkeypatch.setattr(
+        experiments, "synthpose_run", functools.wraps(experiments.synthpose_run)(refuse)
+    )
+    monkeypatch.setattr(synthpose, "SynthPose", refuse)
 
 
 # --------------------------------------------------------------------------- validation
@@ -94,12 +104,19 @@ def test_sweep_points():
 # --------------------------------------------------------------------------- runs
 
 
-def test_baseline_run_key_and_record(cache):
+def test_baseline_run_key_and_record(cache, monkeypatch):
     record = C.baseline_run(**TINY)
     assert record["key"] == C.baseline_key(TINY)
     assert "seconds" not in record and record["train_seconds"] > 0
+    assert "checkpoint" not in record  # a stored record names no file of this machine
     assert C.baseline_key({**TINY, "seed": 1}) != record["key"]
     assert C.baseline_key({**TINY, "threads": 2, "progress": True}) == record["key"]
+    trained = C.train_baseline(**TINY)
+    assert trained["key"] == record["key"] and trained["table"] == record["table"]
+
+    _no_training(monkeypatch)  # stored: read back, whatever the threads
+    assert C.baseline_run(**TINY, threads=2, progress=True) == record
+    assert C.baseline_run(**{**TINY, "seed": 0}) == record  # defaults spelled out: one record
 
 
 def test_full_scale_baseline_mb():
@@ -120,8 +137,15 @@ def test_regularized_run_l1_cells_and_cache(cache, monkeypatch):
         assert cell["size_mb"] == pytest.approx(cell["retained"] * C.full_scale_baseline_mb())
         assert 0 <= cell["pckh"] <= 100 and cell["pckh"] == cell["table"]["Mean"]
 
-    _no_training(monkeypatch)
-    assert C.regularized_run("l1", 1e-6, baseline=TINY, epochs=1) == record
+    again = C.regularized_run("l1", 1e-6, baseline=TINY, epochs=1)  # the checkpoint is finished
+    assert again == record
+    assert record["checkpoint"] == f"l1-{record['key']}.pt"  # its name in the checkpoint folder
+
+    point = dict(method="l1", lam=1e-6, baseline=TINY, epochs=1)
+    stored = cached_run(C.regularized_run, study=C.SPARSITY_STUDY, **point)
+    assert stored["cells"] == cells
+    _no_training(monkeypatch)  # a stored run is read back, without training or data
+    assert cached_run(C.regularized_run, study=C.SPARSITY_STUDY, **point) == stored
 
 
 def test_regularized_run_records_divergence(cache):
@@ -129,6 +153,7 @@ def test_regularized_run_records_divergence(cache):
     record = C.regularized_run("l1", 1e300, baseline=TINY, epochs=1, thresholds=[0.01])
     assert record["diverged"]
     assert len(record["cells"]) == 1 and math.isnan(record["cells"][0]["pckh"])
+    assert math.isnan(record["cells"][0]["nonzero_weights"])  # one convention: NaN
 
 
 def test_group_lasso_then_engineering_is_exact(cache, monkeypatch):
@@ -156,7 +181,10 @@ def test_group_lasso_then_engineering_is_exact(cache, monkeypatch):
     with torch.no_grad():
         torch.testing.assert_close(small(x), sparse.eval()(x), rtol=1e-4, atol=1e-5)
 
-    tuned = C.engineered_run("group_lasso", 1e-6, threshold, finetune_epochs=1, **common)
+    targets = {"a third": (1e-6, threshold)}
+    tuned = C.engineer_cells(targets, method="group_lasso", finetune_epochs=1, **common)
+    tuned = tuned["a third"]
+    assert tuned == C.engineered_run("group_lasso", 1e-6, threshold, finetune_epochs=1, **common)
     assert tuned["key"] != cut["key"] and len(tuned["history"]) == 1
     assert tuned["params"] == cut["params"] and tuned["pckh_before"] == cut["pckh_before"]
     assert math.isfinite(tuned["pckh_after"])
@@ -174,21 +202,22 @@ def test_group_lasso_then_engineering_is_exact(cache, monkeypatch):
     assert len(heights) == 2 * layers and sum(heights[layers:]) == cut["channels"]["channels_after"]
 
     _no_training(monkeypatch)
-    again = C.engineered_run("group_lasso", 1e-6, threshold, finetune_epochs=1, **common)
-    assert again == tuned
+    again = C.engineer_cells(targets, method="group_lasso", finetune_epochs=1, **common)
+    assert again == {"a third": tuned}
+    assert C.keep_ratios(again, "group lasso") == {"group lasso, a third": tuned["keep_ratios"]}
+    assert C.keep_ratios(again) == {"a third": tuned["keep_ratios"]}
 
 
-def test_baseline_control_and_table(cache):
+def test_baseline_control_and_table(cache, monkeypatch):
     record = C.baseline_run(**TINY)
     control = C.baseline_cells(TINY, [0.01, 0.001])
     assert list(control["method"]) == ["l1", "l1", "group_lasso", "group_lasso"]
     assert (control["lambda"] == 0).all() and list(control["threshold"]) == [0.01, 0.001] * 2
-    net = C._create(C._baseline_settings(TINY))
+    net = C.create_baseline_model(C.baseline_arguments(TINY))
     weights = torch.cat([w.flatten() for w in R.conv_weights(net).values()])
     # weight thresholding at 0.01 zeroes what is below 0.01 in the *trained* baseline
-    trained = C.experiments.load_run_model(
-        record, "simple_baselines_resnet50", TINY["model_kwargs"]
-    )
+    trained, trained_record = C.load_baseline(TINY)
+    assert trained_record["key"] == record["key"]
     small = sum(int((w.abs() < 0.01).sum()) for w in R.conv_weights(trained).values())
     total = sum(p.numel() for p in trained.parameters())
     assert control["sparsity"].iloc[0] == pytest.approx(100 * small / total)
@@ -204,6 +233,12 @@ def test_baseline_control_and_table(cache):
     assert table["input"].tolist() == [256, 256, 64]
     assert table["pckh"].iloc[2] == record["table"]["Mean"] and math.isnan(table["pckh"].iloc[1])
     assert cpu["params"] == record["params"]
+
+    magnitudes = C.weight_magnitudes(TINY, [0.01, 0.001])
+    assert magnitudes == C.magnitudes_of(trained, [0.01, 0.001])
+    _no_training(monkeypatch)  # both are stored runs
+    pd.testing.assert_frame_equal(C.baseline_cells(TINY, [0.01, 0.001]), control)
+    assert C.weight_magnitudes(TINY, [0.01, 0.001]) == magnitudes
 
 
 # --------------------------------------------------------------------------- tables
@@ -500,8 +535,137 @@ def test_figures():
     fig = C.plot_learning_curves(runs)
     assert len(fig.axes) == 6
     plt.close(fig)
-    net = C._create(C._baseline_settings(TINY))
-    fig = C.plot_weight_magnitudes(net, [0.01, 0.001])
+    net = C.create_baseline_model(C.baseline_arguments(TINY))
+    magnitudes = C.magnitudes_of(net, [0.01, 0.001])
+    json.dumps(magnitudes)
+    weights = torch.cat([w.detach().abs().flatten() for w in R.conv_weights(net).values()])
+    single = magnitudes["panels"][0]
+    assert sum(single["counts"]) == int((weights > 0).sum())
+    assert single["below"][0] == [0.01, pytest.approx(100 * float((weights < 0.01).float().mean()))]
+    fig = C.plot_weight_magnitudes(magnitudes)
     assert [len(ax.get_lines()) for ax in fig.axes] == [2, 2]
     assert "% below" in fig.axes[0].get_legend().get_texts()[0].get_text()
     plt.close(fig)
+
+
+# --------------------------------------------------------------------------- settings and store
+
+
+def test_baseline_settings_build_the_chapters_dict():
+    settings = C.baseline_settings(
+        width=8,
+        deconv_channels=16,
+        input_size=64,
+        sigma=1.0,
+        difficulty="easy",
+        n_train=8,
+        n_valid=4,
+        epochs=1,
+        batch_size=4,
+        lr=1e-3,
+        milestones=(0.75, 0.85),
+    )
+    assert settings["model_kwargs"] == {**TINY["model_kwargs"]}
+    assert settings["milestones"] == [0.75, 0.85] and settings["seed"] == 0
+    assert settings["data_root"] is None
+    json.dumps(settings)
+    arguments = C.baseline_arguments(settings)
+    assert arguments["model"] == C.CPU_BASELINE["model"] and arguments["n_train"] == 8
+    assert C.baseline_key(settings) == C.baseline_key({**TINY, "sigma": 1.0, "lr": 1e-3})
+
+
+def test_stored_run_keys_settings_not_execution(tmp_path, monkeypatch):
+    monkeypatch.setenv("POSE_HELPERS_RUNS", str(tmp_path))
+    calls = []
+
+    def fn(x, threads, progress):
+        calls.append((threads, progress))
+        return {"y": 2 * x}
+
+    fn.__module__ = baseline_module.__name__  # its STUDY_VERSION keys the record
+    assert C.stored_run(fn, "toy", threads=2, progress=True, x=3) == {"y": 6}
+    assert C.stored_run(fn, "toy", threads=1, x=3) == {"y": 6}
+    assert calls == [(2, True)]
+    assert RunStore("toy", baseline_module.STUDY_VERSION, tmp_path).path({"x": 3}).is_file()
+
+
+def test_sweep_trains_the_baselines_of_missing_points_first(tmp_path, monkeypatch):
+    monkeypatch.setenv("POSE_HELPERS_RUNS", str(tmp_path))
+    trained, swept = [], []
+    monkeypatch.setattr(baseline_module, "train_baseline", lambda **kw: trained.append(kw))
+    monkeypatch.setattr(
+        baseline_module, "run_sweep", lambda fn, points, **kw: swept.append((points, kw))
+    )
+    points = C.sweep_points({"l1": [1e-8, 1e-9]}, baseline=TINY, epochs=1)
+    C.sparsity_sweep(points, workers=3)
+    assert trained == [{**TINY, "threads": 3, "progress": True}]  # once for both points
+    assert swept == [(points, {"name": C.SPARSITY_STUDY, "workers": 3})]
+    store = RunStore(C.SPARSITY_STUDY, sparsity_module.STUDY_VERSION, tmp_path)
+    for point in points:
+        store.save(point, {"cells": []}, 1.0)
+    C.sparsity_sweep(points, workers=3)
+    assert len(trained) == 1 and len(swept) == 2  # every point stored: nothing to train
+
+
+def test_reproduction_table_and_notes():
+    thesis = C.thesis_table("l1")
+    cells = thesis.assign(sparsity=100 * (1 - thesis["retained"]), diverged=False)
+    table = C.reproduction_table(cells, "l1", [1e-7 * (1 + 1e-12), 3e-8])
+    assert sorted(set(table["lambda"])) == [3e-8, 1e-7] and len(table) == 6
+    view = C.reproduction_view(table)
+    assert list(view.columns) == list(C.TABLE_COLUMNS.values())
+    assert "(retained × 136.32 MB)" in C.reproduction_caption("5.4", 3)
+    assert "Table 5.4: ours (CPU scale, SynthPose, 3 epochs" in C.reproduction_caption("5.4", 3)
+
+    phone = C.thesis_phone()
+    assert phone["dense_s"] > phone["compressed_s"]
+    assert phone["speedup"] == pytest.approx(phone["dense_s"] / phone["compressed_s"])
+    assert C.thesis_phone_note() == (
+        "The thesis's phone: 2.37 s dense, 1.23 s compressed (1.93×), apps of 335 and 146 MB."
+    )
+    full = {
+        "params": 33_999_440,
+        "params_m": 33.99944,
+        "checkpoint_mb": 136.32,
+        "gmacs": 15.0,
+        "input_shape": (3, 256, 256),
+    }
+    cpu = {"params": 136_820, "gmacs": 0.0021, "input_shape": (3, 64, 64)}
+    assert C.baseline_cost_note(full, cpu) == (
+        "The full-scale network has **33,999,440 parameters** (34.00 M; the thesis: 33.9 M) and a "
+        "**136.32 MB** checkpoint (the thesis: 136.3 MB), 15.00 GMACs at 256 × 256. The CPU-scale "
+        "model has 136,820 parameters (0.4 % of them) and 0.002 GMACs at 64 × 64."
+    )
+    assert "it clears the 50 %" in C.baseline_verdict({"table": {"Mean": 62.0}})
+    assert C.baseline_verdict({"table": {"Mean": 0.0}}).endswith(
+        "it **misses** the 50 % the compression chapters need to measure an accuracy cost "
+        "(raise `epochs`, `width` or `input_size`)."
+    )
+    control = pd.DataFrame(
+        {
+            "method": ["l1", "l1", "group_lasso"],
+            "threshold": [0.01, 0.001, 0.01],
+            "retained": [0.656, 0.9, 1.0],
+            "pckh": [0.0, 0.0, 0.0],
+        }
+    )
+    assert C.control_note(control) == (
+        "Without any penalty, the largest threshold (0.01) leaves 0.656 of the weights at 0.0 % "
+        "PCKh (l1 thresholding) and 1.000 of the weights at 0.0 % PCKh (group lasso "
+        "thresholding). What the regularizers of the next chapter add must be read against this "
+        "control."
+    )
+    targets = {"thesis's cell": (3e-9, 0.01), "b": (1e-8, 0.001, ["final_layer"])}
+    assert C.targets_note(targets) == (
+        "Engineered cells: *thesis's cell*: λ = 3e-09, threshold 0.01; *b*: λ = 1e-08, "
+        "threshold 0.001."
+    )
+
+
+def test_rank_correlation_is_spearman():
+    x = pd.Series([1.0, 2.0, 3.0, 4.0, np.nan])
+    assert C.rank_correlation(x, pd.Series([4.0, 3.0, 3.0, 1.0, 0.0])) == pytest.approx(
+        -0.9486832980505138
+    )
+    assert math.isnan(C.rank_correlation(x, pd.Series([1.0, 1.0, 1.0, 1.0, 2.0])))
+    assert math.isnan(C.rank_correlation(x[:2], x[:2]))  # too few pairs

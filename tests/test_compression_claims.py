@@ -1,4 +1,4 @@
-"""Tests of pose_helpers.studies.compression_claims on hand-made result tables."""
+"""Tests of pose_helpers.studies.compression.claims on hand-made result tables."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from pose_helpers.studies import compression as C
-from pose_helpers.studies import compression_claims as K
+from pose_helpers.studies.compression import claims as K
 
 
 def _engineered(method: str, retained: float, pckh: float) -> pd.DataFrame:
@@ -77,6 +77,20 @@ def test_claims_reproduced_like_the_thesis_hold():
     assert len(table) == 8
     assert (table["verdict"] == "holds").all(), table[["claim", "verdict"]]
     assert "34.00 M, 136.32 MB" in table["ours"].iloc[0]
+    thesis = C.thesis_table("baseline").iloc[0]  # the thesis's numbers, read from its table
+    assert table["thesis"].iloc[0] == f"{thesis['params_m']:g} M, {thesis['size_mb']:g} MB"
+    assert table["claim"].iloc[0] == (
+        "Simple Baselines ResNet-50 has 33.9 M parameters and a 136.3 MB checkpoint"
+    )
+    assert table["thesis"].iloc[-1] == "1.93× on a 2016 phone (PyTorch Mobile)"
+    assert (
+        K.verdict_counts(table) == "The thesis's 8 claims checked here, by verdict: *holds*: **8**."
+    )
+    lines = K.reasons(table).split("\n")
+    assert len(lines) == 8 and lines[0].startswith("* **Simple Baselines ResNet-50 has")
+    assert lines[0].endswith(
+        "(Table 5.3): *holds*. The architecture fixes the count; ours is counted, not trained."
+    )
     assert "0.333 of the parameters kept, PCKh 86.42 (-1.4 points)" in table["thesis"].iloc[5]
 
 

@@ -8,7 +8,8 @@ by a rule stated in the table:
 * **holds in direction only**: the effect is there, but clearly smaller or costlier;
 * **does not hold here**: the effect is absent or reversed at this scale.
 
-Defined for the chapter ``notebooks/compression_summary.ipynb``.
+Defined for the chapter ``notebooks/compression_summary.ipynb``; every thesis number is read
+from its seed table.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ from pathlib import Path
 import pandas as pd
 
 from pose_helpers.core.paths import REPO_ROOT
-from pose_helpers.studies.compression import (
-    THESIS_ENGINEERED_CELLS,
-    _fewest_within,
-    _spearman,
+from pose_helpers.studies.compression.common import THESIS_ENGINEERED_CELLS
+from pose_helpers.studies.compression.tables import (
+    fewest_within,
+    rank_correlation,
+    thesis_phone,
     thesis_table,
 )
 
-__all__ = ["RESULT_FILES", "claims", "load_results", "plot_summary"]
+__all__ = ["RESULT_FILES", "claims", "load_results", "plot_summary", "reasons", "verdict_counts"]
 
 #: The tables the summary reads, and the chapter that writes each.
 RESULT_FILES = {
@@ -41,8 +43,6 @@ RESULT_FILES = {
     "deployment": ("table_5_9_latency.csv", "compression_bayesian"),
 }
 _MARGIN = 0.02  # retained fraction: smaller differences count as a tie
-#: The thesis's phone (Table 5.9): dense over compressed inference time.
-THESIS_SPEEDUP = 2.37 / 1.23
 
 
 def load_results(folder: str | Path | None = None) -> dict[str, pd.DataFrame]:
@@ -84,8 +84,8 @@ def _engineered(table: pd.DataFrame, method: str) -> tuple[float, float, float]:
 
 def _trend_claim(cells: pd.DataFrame, name: str, table: str) -> dict[str, str]:
     thesis = thesis_table(name)
-    sparser = _spearman(cells["lambda"], cells["retained"])
-    costlier = _spearman(cells["lambda"], cells["pckh"])
+    sparser = rank_correlation(cells["lambda"], cells["retained"])
+    costlier = rank_correlation(cells["lambda"], cells["pckh"])
     if sparser <= -0.5 and costlier <= -0.5:
         verdict = "holds"
     elif sparser <= -0.5:
@@ -108,8 +108,8 @@ def _trend_claim(cells: pd.DataFrame, name: str, table: str) -> dict[str, str]:
     return {
         "claim": f"A larger λ makes {name.replace('_', ' ')} models sparser and less accurate",
         "where": table,
-        "thesis": f"ρ(λ, retained) = {_spearman(thesis['lambda'], thesis['retained']):.2f}, "
-        f"ρ(λ, PCKh) = {_spearman(thesis['lambda'], thesis['pckh']):.2f}",
+        "thesis": f"ρ(λ, retained) = {rank_correlation(thesis['lambda'], thesis['retained']):.2f}, "
+        f"ρ(λ, PCKh) = {rank_correlation(thesis['lambda'], thesis['pckh']):.2f}",
         "ours": f"ρ(λ, retained) = {sparser:.2f}, ρ(λ, PCKh) = {costlier:.2f}"
         if not math.isnan(sparser)
         else f"every cell keeps {cells['retained'].min():.3f} of the weights (ρ undefined), "
@@ -147,13 +147,16 @@ def claims(results: Mapping[str, pd.DataFrame], accuracy_drop: float = 3.0) -> p
     rows = []
     base = results["baseline"]
     full = base[base["source"].str.startswith("ours, full scale")].iloc[0]
+    thesis_base = thesis_table("baseline").iloc[0]
+    params_m, size_mb = float(thesis_base["params_m"]), float(thesis_base["size_mb"])
     # the thesis prints 33,999,440 parameters as "33.9 M" (truncated): 0.1 is its precision
-    exact = abs(full["params_m"] - 33.9) < 0.1 and abs(full["size_mb"] - 136.3) < 0.1
+    exact = abs(full["params_m"] - params_m) < 0.1 and abs(full["size_mb"] - size_mb) < 0.1
     rows.append(
         {
-            "claim": "Simple Baselines ResNet-50 has 33.9 M parameters and a 136.3 MB checkpoint",
+            "claim": f"Simple Baselines ResNet-50 has {params_m:g} M parameters and a "
+            f"{size_mb:g} MB checkpoint",
             "where": "Table 5.3",
-            "thesis": "33.9 M, 136.3 MB",
+            "thesis": f"{params_m:g} M, {size_mb:g} MB",
             "ours": f"{full['params_m']:.2f} M, {full['size_mb']:.2f} MB (counted)",
             "verdict": "holds" if exact else "does not hold here",
             "rule": "holds: within the printed precision (0.1 M, 0.1 MB)",
@@ -178,7 +181,6 @@ def claims(results: Mapping[str, pd.DataFrame], accuracy_drop: float = 3.0) -> p
         }
     )
 
-    thesis_base = thesis_table("baseline").iloc[0]
     for method, key, table, name in (
         ("group_lasso", "group_lasso_engineered", "Table 5.6", "engineered group-lasso"),
         ("bayesian", "bayesian_engineered", "Table 5.8", "engineered Bayesian"),
@@ -224,9 +226,9 @@ def claims(results: Mapping[str, pd.DataFrame], accuracy_drop: float = 3.0) -> p
 
     methods = ("l1", "group_lasso", "bayesian")
     ours_base = float(results["baseline"]["pckh"].iloc[-1])
-    fewest = {m: _fewest_within(results[m], ours_base, accuracy_drop) for m in methods}
+    fewest = {m: fewest_within(results[m], ours_base, accuracy_drop) for m in methods}
     theirs = {
-        m: _fewest_within(thesis_table(m), float(thesis_base["pckh"]), accuracy_drop)
+        m: fewest_within(thesis_table(m), float(thesis_base["pckh"]), accuracy_drop)
         for m in methods
     }
     # "fewer" by a margin: 0.999 against 1.000 is a tie, not a better method
@@ -274,7 +276,7 @@ def claims(results: Mapping[str, pd.DataFrame], accuracy_drop: float = 3.0) -> p
         {
             "claim": "The compressed model roughly halves the inference time",
             "where": "Table 5.9",
-            "thesis": f"{THESIS_SPEEDUP:.2f}× on a 2016 phone (PyTorch Mobile)",
+            "thesis": f"{thesis_phone()['speedup']:.2f}× on a 2016 phone (PyTorch Mobile)",
             "ours": f"{speedup:.2f}× for the Bayesian model of the thesis's cell; the fastest "
             f"engineered model ({fastest['model']}) {fastest['speedup']:.2f}× (full scale, "
             "PyTorch, 1 thread, this CPU)",
@@ -320,7 +322,7 @@ def plot_summary(results: Mapping[str, pd.DataFrame]):
     )
     left.legend(fontsize=8, loc="lower right")
     sns.barplot(data=fp32, y="model", x="speedup", hue="runtime", ax=right, orient="h")
-    right.axvline(THESIS_SPEEDUP, color="C3", linestyle="--", label="thesis's phone")
+    right.axvline(thesis_phone()["speedup"], color="C3", linestyle="--", label="thesis's phone")
     right.axvline(1.0, color="grey", linestyle=":")
     right.set(
         title=f"speedup over the dense model (full scale, fp32, {fp32['threads'].min()} thread)",
@@ -330,3 +332,17 @@ def plot_summary(results: Mapping[str, pd.DataFrame]):
     right.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def verdict_counts(table: pd.DataFrame) -> str:
+    """How many of :func:`claims`' claims got each verdict, as a sentence."""
+    counts = table["verdict"].value_counts()
+    tally = "; ".join(f"*{verdict}*: **{n}**" for verdict, n in counts.items())
+    return f"The thesis's {len(table)} claims checked here, by verdict: {tally}."
+
+
+def reasons(table: pd.DataFrame) -> str:
+    """Every claim of :func:`claims` with its verdict and the reason, one Markdown line each."""
+    return "\n".join(
+        f"* **{row.claim}** ({row.where}): *{row.verdict}*. {row.why}" for row in table.itertuples()
+    )

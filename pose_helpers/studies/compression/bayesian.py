@@ -1,13 +1,12 @@
 """Structured Bayesian compression of the CPU-scale baseline (thesis section 5.5, Tables 5.7-5.8).
 
 Algorithm 1 (the reweighted group lasso of :class:`algorithm1.ReweightedGroupLasso`) runs
-as *outer* iterations on the cached baseline of :mod:`pose_helpers.studies.compression`: each outer
-trains ``inner_epochs`` with the reweighted penalty (step 1), estimates the diagonal of the
-Hessian of the heatmap loss on a fixed set of training batches (step 2,
-:func:`algorithm1.ggn_diagonal`), updates ``gamma`` and ``omega`` (step 3) and prunes the
-groups whose ``gamma`` fell below the smallest threshold (step 4, held at zero from then on).
-The thesis runs 20 outers of 100 epochs; the chapter's ``book`` profile runs a few outers of
-one epoch.
+as *outer* iterations on the trained baseline: each outer trains ``inner_epochs`` with the
+reweighted penalty (step 1), estimates the diagonal of the Hessian of the heatmap loss on a
+fixed set of training batches (step 2, :func:`algorithm1.ggn_diagonal`), updates ``gamma``
+and ``omega`` (step 3) and prunes the groups whose ``gamma`` fell below the smallest
+threshold (step 4, held at zero from then on). The thesis runs 20 outers of 100 epochs; the
+chapter's ``book`` profile runs a few outers of one epoch.
 
 **Thresholds.** The thesis masks groups with ``gamma`` below the threshold after every outer,
 so each threshold would be its own training. Here the smallest threshold masks during
@@ -15,11 +14,11 @@ training, and the larger ones are applied to the final ``gamma``: a group below 
 below 0.001 and 0.01 too, so the masks nest, and a table costs one training per lambda
 instead of three.
 
-**Caching and resuming.** Every outer writes the network (:func:`train.fit`'s checkpoint) and
-Algorithm 1's state (JSON) under ``paths.cache_dir('compression')``; a re-run skips finished
-outers and resumes an interrupted one, and a finished run returns its record at once.
-
-Defined for the chapter ``notebooks/compression_bayesian.ipynb``.
+**Stored runs and resuming.** A run's record is stored once, by the sweep
+(:func:`bayesian_sweep`) or a stored step (:func:`engineer_cells`, :func:`groups_below`).
+Every outer writes the network (:func:`train.fit`'s checkpoint) and Algorithm 1's state
+(JSON) to the cache folder :func:`checkpoint_folder`; a call of :func:`bayesian_run` skips
+the finished outers and resumes an interrupted one.
 """
 
 from __future__ import annotations
@@ -27,41 +26,55 @@ from __future__ import annotations
 import copy
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from pose_helpers.compress.regularizers import THESIS_LOSS_SCALE, THESIS_THRESHOLDS
-from pose_helpers.core.io import save_torch
-from pose_helpers.studies import compression
-from pose_helpers.studies.compression import (
-    _baseline_settings,
-    _cell,
-    _cells,
-    _check_epochs,
-    _check_lam,
-    _check_lr,
-    _check_thresholds,
-    _config,
-    _datasets,
-    _folder,
-    _plain,
-    _read_json,
-    _write_json,
+from pose_helpers.core.io import read_json, save_torch, write_json
+from pose_helpers.core.store import jsonable
+from pose_helpers.studies.compression.baseline import load_baseline, sweep
+from pose_helpers.studies.compression.common import (
+    baseline_arguments,
+    baseline_datasets,
+    baseline_key,
+    check_count,
+    check_lr,
+    check_positive_lam,
+    check_threshold,
+    check_thresholds,
+    checkpoint_folder,
+    create_baseline_model,
+    stored_run,
+    train_config,
 )
+from pose_helpers.studies.compression.engineering import choose_cell, engineer
+from pose_helpers.studies.compression.engineering import (
+    engineering_targets as regularized_targets,
+)
+from pose_helpers.studies.compression.figures import plot_outers
+from pose_helpers.studies.compression.scoring import diverged_cells, score_cell, score_cells
 from pose_helpers.train import runs as experiments
 
 #: Bump when the code changes what a stored run computes (it keys the run store).
 STUDY_VERSION = 1
 
-
 __all__ = [
+    "BAYESIAN_STUDY",
+    "DIAGNOSTIC_STUDY",
+    "ENGINEERED_STUDY",
+    "GROUPS_STUDY",
     "THESIS_BAYES_LAMBDAS",
     "bayesian_engineered_run",
     "bayesian_run",
+    "bayesian_sweep",
+    "cells_by_method",
+    "engineer_cells",
+    "engineering_targets",
     "groups_below",
+    "groups_below_table",
     "load_bayesian_model",
     "outer_table",
     "plot_outers",
@@ -70,16 +83,12 @@ __all__ = [
 
 #: Table 5.7's lambdas (thesis units).
 THESIS_BAYES_LAMBDAS = (5e-8, 1e-8, 1e-9)
-
-
-def _check_positive_lam(lam: Any) -> float:
-    if _check_lam(lam) == 0:
-        raise ValueError("lam=0; Algorithm 1 needs a positive lambda")
-    return float(lam)
-
-
-def _check_count(name: str, value: Any) -> int:
-    return _check_epochs(name, value, minimum=1)
+#: The run store's studies of this module: the sweep of Table 5.7, the same sweep with layers
+#: left out (the chapter's diagnostic), the engineered models and the groups below threshold.
+BAYESIAN_STUDY = "compression_bayesian"
+DIAGNOSTIC_STUDY = "compression_bayesian_diagnostic"
+ENGINEERED_STUDY = "compression_bayesian_engineered"
+GROUPS_STUDY = "compression_groups_below"
 
 
 def _check_factor(value: Any) -> float:
@@ -91,7 +100,7 @@ def _check_factor(value: Any) -> float:
 def _key(lam: float, baseline: dict[str, Any], **settings: Any) -> str:
     return experiments.run_key(
         {
-            "baseline": compression.baseline_key(baseline),
+            "baseline": baseline_key(baseline),
             "method": "bayesian",
             "lam": lam,
             "loss_scale": THESIS_LOSS_SCALE,
@@ -142,11 +151,14 @@ def bayesian_run(
     progress: bool = False,
     checkpoint_dir: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
-    """Algorithm 1 on the cached CPU-scale baseline for one lambda; thresholded and scored.
+    """Algorithm 1 on the trained CPU-scale baseline for one lambda; thresholded and scored.
+
+    The unit of :func:`bayesian_sweep`, which stores its record. A call resumes after the
+    last finished outer (no training when all are finished) and scores the cells again.
 
     Args:
         lam: lambda in the thesis's units (Table 5.7: 5e-8, 1e-8, 1e-9), > 0.
-        baseline: ``synthpose_run`` settings on top of :data:`compression.CPU_BASELINE`.
+        baseline: ``synthpose_run`` settings on top of :data:`CPU_BASELINE`.
         outers: outer iterations of Algorithm 1 (the thesis: 20).
         inner_epochs: training epochs per outer (the thesis: 100).
         lr: Adam learning rate of the outers.
@@ -161,16 +173,17 @@ def bayesian_run(
         data_root: data-root override for the renders.
         threads: torch threads (not part of the key).
         progress: show progress bars.
-        checkpoint_dir: folder of the caches; default ``paths.cache_dir('compression')``.
+        checkpoint_dir: folder of the outers' files; default :func:`checkpoint_folder`.
 
     Returns:
         A JSON-able dict (no key named like an argument, so that :func:`sweep.run_sweep` can
         put it beside its grid): ``key``, ``baseline_key``, ``penalty_weight`` (lambda in our
-        units), ``params``, ``history`` (per epoch, with its ``outer``), ``outer_log`` (per outer: live
-        groups, pruned, median ``gamma`` and ``omega``), ``pckh_unthresholded``, ``cells`` (per
-        threshold: ``threshold``, ``sparsity`` (% zero), ``retained``, ``size_mb``,
-        ``nonzero_weights``, ``pckh``, ``table``), ``train_seconds``, ``diverged``,
-        ``checkpoint`` and ``state`` (the files of the last outer).
+        units), ``excluded_layers``, ``params``, ``history`` (per epoch, with its ``outer``),
+        ``outer_log`` (per outer: live groups, pruned, median ``gamma`` and ``omega``),
+        ``pckh_unthresholded``, ``cells`` (per threshold: ``threshold``, ``sparsity`` (% zero),
+        ``retained``, ``size_mb``, ``nonzero_weights``, ``pckh``, ``table``; NaN when the run
+        diverged), ``train_seconds``, ``diverged``, ``checkpoint`` and ``state`` (the file
+        names of the last outer in the checkpoint folder).
 
     Raises:
         ValueError: at once, for a lambda <= 0 or any other bad argument.
@@ -178,18 +191,18 @@ def bayesian_run(
     from pose_helpers.compress import algorithm1, regularizers
     from pose_helpers.train import loop as train
 
-    lam = _check_positive_lam(lam)
-    outers = _check_count("outers", outers)
-    inner_epochs = _check_count("inner_epochs", inner_epochs)
-    lr = _check_lr("lr", lr)
+    lam = check_positive_lam(lam)
+    outers = check_count("outers", outers)
+    inner_epochs = check_count("inner_epochs", inner_epochs)
+    lr = check_lr("lr", lr)
     final_lr_factor = _check_factor(final_lr_factor)
-    thresholds = _check_thresholds(thresholds)
-    hessian_batches = _check_count("hessian_batches", hessian_batches)
-    hessian_samples = _check_count("hessian_samples", hessian_samples)
+    thresholds = check_thresholds(thresholds)
+    hessian_batches = check_count("hessian_batches", hessian_batches)
+    hessian_samples = check_count("hessian_samples", hessian_samples)
     given = dict(baseline)
     if data_root is not None:
         given["data_root"] = str(data_root)
-    settings = _baseline_settings(given)
+    settings = baseline_arguments(given)
     mask_threshold = min(thresholds)
     exclude = sorted({str(name) for name in exclude})
     extra = {"exclude": exclude} if exclude else {}  # the keys of runs without it stay valid
@@ -206,15 +219,10 @@ def bayesian_run(
         seed=int(seed),
         **extra,
     )
-    folder = _folder(checkpoint_dir)
-    record_path = folder / f"bayesian-{key}.json"
-    cached = _read_json(record_path)
-    if cached is not None and cached.get("thresholds") == thresholds:
-        return cached["record"]
+    folder = checkpoint_folder(checkpoint_dir)
 
-    base = compression.baseline_run(**{**given, "threads": threads, "progress": progress})
-    net = experiments.load_run_model(base, settings["model"], settings["model_kwargs"])
-    train_data, val_data = _datasets(settings)
+    net, _ = load_baseline(given, threads=threads, progress=progress)
+    train_data, val_data = baseline_datasets(settings)
     ours = regularizers.from_thesis_lambda(lam)
     groups = regularizers.channel_groups(net, exclude=exclude)
     state = algorithm1.ReweightedGroupLasso.start(net, groups)
@@ -228,7 +236,7 @@ def bayesian_run(
         checkpoint = folder / f"bayesian-{key}-outer{t}.pt"
         state_path = folder / f"bayesian-{key}-outer{t}.json"
         fit_checkpoint = folder / f"bayesian-{key}-outer{t}-fit.pt"
-        done = _read_json(state_path)
+        done = read_json(state_path)
         if done is not None and checkpoint.is_file():
             _load_weights(net, checkpoint)
             state = algorithm1.ReweightedGroupLasso.from_json(net, done["state"], groups)
@@ -244,7 +252,7 @@ def bayesian_run(
             net,
             train_data,
             val_data,
-            _config(settings, inner_epochs, step_lr, 1000 * int(seed) + t, threads),
+            train_config(settings, inner_epochs, step_lr, 1000 * int(seed) + t, threads),
             checkpoint=fit_checkpoint,
             extra_loss=lambda m, s=current: s.penalty(m, ours),
             after_step=mask,
@@ -272,7 +280,9 @@ def bayesian_run(
             "train_seconds": float(result.seconds),
         }
         save_torch({"model": net.state_dict()}, checkpoint)  # after step 4
-        _write_json(state_path, {"state": state.to_json(), "history": epochs, "outer": row})
+        write_json(
+            state_path, jsonable({"state": state.to_json(), "history": epochs, "outer": row})
+        )
         fit_checkpoint.unlink(missing_ok=True)  # the outer is done: its resume point is not needed
         history += epochs
         outer_rows.append(row)
@@ -280,28 +290,17 @@ def bayesian_run(
     params = sum(p.numel() for p in net.parameters())
     net.eval()
     if diverged:
-        cells = [
-            {
-                "threshold": t,
-                "sparsity": math.nan,
-                "retained": math.nan,
-                "size_mb": math.nan,
-                "nonzero_weights": -1,
-                "pckh": math.nan,
-                "table": compression._nan_table(),
-            }
-            for t in thresholds
-        ]
+        cells = diverged_cells(thresholds)
         unthresholded = math.nan
     else:
         # each threshold prunes a copy of the state, so the masks of the cells stay apart
         prune = lambda model, t: copy.deepcopy(state).prune(model, t)  # noqa: E731
-        cells = _cells(net, prune, thresholds, val_data, params)
-        unthresholded = _cell(net, mask_threshold, val_data, params)["pckh"]
-    record = _plain(
+        cells = score_cells(net, prune, thresholds, val_data, params)
+        unthresholded = score_cell(net, mask_threshold, val_data, params)["pckh"]
+    return jsonable(
         {
             "key": key,
-            "baseline_key": compression.baseline_key(given),
+            "baseline_key": baseline_key(given),
             "penalty_weight": ours,
             "excluded_layers": exclude,
             "params": params,
@@ -311,35 +310,53 @@ def bayesian_run(
             "cells": cells,
             "train_seconds": seconds,
             "diverged": diverged,
-            "checkpoint": str(checkpoint),
-            "state": str(state_path),
+            "checkpoint": checkpoint.name,
+            "state": state_path.name,
         }
     )
-    _write_json(record_path, {"thresholds": thresholds, "record": record})
-    return record
 
 
-def load_bayesian_model(record: dict[str, Any], baseline: dict[str, Any]):
+def load_bayesian_model(
+    record: Mapping[str, Any],
+    baseline: Mapping[str, Any],
+    checkpoint_dir: str | os.PathLike | None = None,
+):
     """The trained network of a :func:`bayesian_run` record (eval mode) and its Algorithm 1
-    state."""
+    state, from this machine's cache folder.
+
+    Raises:
+        ValueError: where the network or the state is missing (run :func:`bayesian_run`).
+    """
     from pose_helpers.compress import algorithm1, regularizers
 
-    net = compression._create(_baseline_settings(baseline))
-    _load_weights(net, Path(record["checkpoint"]))
-    saved = _read_json(Path(record["state"]))
-    if saved is None:
-        raise ValueError(f"the Algorithm 1 state {record['state']} is missing: re-run bayesian_run")
+    folder = checkpoint_folder(checkpoint_dir)
+    saved = read_json(folder / record["state"])
+    if saved is None or not (folder / record["checkpoint"]).is_file():
+        raise ValueError(
+            f"the Algorithm 1 state {folder / record['state']} is missing: re-run bayesian_run"
+        )
+    net = create_baseline_model(baseline_arguments(baseline))
+    _load_weights(net, folder / record["checkpoint"])
     groups = regularizers.channel_groups(net, exclude=record.get("excluded_layers") or ())
     return net.eval(), algorithm1.ReweightedGroupLasso.from_json(net, saved["state"], groups)
 
 
 def sweep_points(lambdas: Sequence[float], **settings: Any) -> list[dict[str, Any]]:
-    """The points of :func:`bayesian_run` for :func:`sweep.run_sweep`, one per lambda.
+    """The points of :func:`bayesian_run` for :func:`bayesian_sweep`, one per lambda.
 
     Raises:
         ValueError: for a lambda that is not a finite number > 0.
     """
-    return [{"lam": _check_positive_lam(lam), **settings} for lam in lambdas]
+    return [{"lam": check_positive_lam(lam), **settings} for lam in lambdas]
+
+
+def bayesian_sweep(
+    points: Sequence[Mapping[str, Any]], *, workers: int = 2, study: str = BAYESIAN_STUDY
+) -> pd.DataFrame:
+    """:func:`bayesian_run` over ``points`` (:func:`sweep_points`) in ``workers`` processes,
+    one stored record per point of ``study`` (:data:`BAYESIAN_STUDY`, or
+    :data:`DIAGNOSTIC_STUDY` for the runs that leave layers out); see ``baseline.sweep``."""
+    return sweep(bayesian_run, points, study=study, workers=workers)
 
 
 def bayesian_engineered_run(
@@ -356,24 +373,23 @@ def bayesian_engineered_run(
     **run: Any,
 ) -> dict[str, Any]:
     """Engineer a Bayesian model (Table 5.8): prune the groups of ``gamma < threshold``, cut
-    them out exactly and fine-tune (:func:`compression.engineer`).
+    them out exactly and fine-tune (:func:`engineering.engineer`).
 
     ``run`` holds the other arguments of the :func:`bayesian_run` it starts from (``outers``,
-    ``inner_epochs``, ``lr`` ...); that run is trained first if it is not cached. The
-    fine-tuning uses Adam at ``finetune_lr`` with the baseline's batch size and milestones.
+    ``inner_epochs``, ``lr`` ...); that run is trained (or resumed) first where this machine
+    lacks its checkpoints. The fine-tuning uses Adam at ``finetune_lr`` with the baseline's
+    batch size and milestones. :func:`engineer_cells` stores the record.
 
     Returns:
-        :func:`compression.engineer`'s record with ``key``, ``bayesian_key``, ``method``
+        :func:`engineering.engineer`'s record with ``key``, ``bayesian_key``, ``method``
         (``'bayesian'``), ``lam``, ``threshold`` and ``groups_pruned``.
 
     Raises:
         ValueError: for bad arguments, or when the Bayesian run diverged.
     """
-    from pose_helpers.studies.compression import _check_threshold
-
-    threshold = _check_threshold(threshold)
-    finetune_epochs = _check_epochs("finetune_epochs", finetune_epochs, minimum=0)
-    finetune_lr = _check_lr("finetune_lr", finetune_lr)
+    threshold = check_threshold(threshold)
+    finetune_epochs = check_count("finetune_epochs", finetune_epochs, minimum=0)
+    finetune_lr = check_lr("finetune_lr", finetune_lr)
     trained = bayesian_run(
         lam,
         baseline=baseline,
@@ -394,30 +410,23 @@ def bayesian_engineered_run(
             "seed": int(seed),
         }
     )
-    folder = _folder(checkpoint_dir)
-    checkpoint = folder / f"engineered-bayesian-{key}.pt"
-    record_path = folder / f"engineered-bayesian-{key}.json"
-    cached = _read_json(record_path)
-    if cached is not None and checkpoint.is_file():
-        return cached["record"]
-
-    settings = _baseline_settings(baseline)
-    full, state = load_bayesian_model(trained, baseline)
+    settings = baseline_arguments(baseline)
+    full, state = load_bayesian_model(trained, baseline, checkpoint_dir)
     sparse = copy.deepcopy(full).eval()
     pruned_groups = copy.deepcopy(state).prune(sparse, threshold)
-    train_data, val_data = _datasets(settings)
-    record = compression.engineer(
+    train_data, val_data = baseline_datasets(settings)
+    record = engineer(
         full,
         sparse,
         train_data,
         val_data,
-        _config(settings, max(finetune_epochs, 1), finetune_lr, int(seed), threads),
+        train_config(settings, max(finetune_epochs, 1), finetune_lr, int(seed), threads),
         input_size=settings["input_size"],
         finetune_epochs=finetune_epochs,
-        checkpoint=checkpoint,
+        checkpoint=checkpoint_folder(checkpoint_dir) / f"engineered-bayesian-{key}.pt",
         progress=progress,
     )
-    record = _plain(
+    return jsonable(
         {
             "key": key,
             "bayesian_key": trained["key"],
@@ -428,22 +437,80 @@ def bayesian_engineered_run(
             **record,
         }
     )
-    _write_json(record_path, {"record": record})
-    return record
 
 
-def groups_below(
-    record: dict[str, Any], baseline: dict[str, Any], thresholds: Sequence[float]
-) -> pd.DataFrame:
-    """Which groups a threshold on ``gamma`` prunes, layer by layer.
+def engineering_targets(
+    cells: pd.DataFrame,
+    diagnostic: pd.DataFrame,
+    thesis_cell: tuple[float, float],
+    baseline_pckh: float,
+    max_drop: float,
+    exclude: Sequence[str] = (),
+) -> dict[str, tuple[float, float, list[str]]]:
+    """The Bayesian cells to engineer, by label: ``(lam, threshold, exclude)`` of the thesis's
+    cell and of the sparsest cell within ``max_drop`` (``engineering.engineering_targets``
+    on ``cells``), and of the sparsest cell of the ``diagnostic`` sweep (which left the
+    layers ``exclude`` out) within the drop, if any."""
+    targets = {
+        label: (lam, threshold, [])
+        for label, (lam, threshold) in regularized_targets(
+            cells, "bayesian", thesis_cell, baseline_pckh, max_drop
+        ).items()
+    }
+    chosen = choose_cell(diagnostic, "bayesian", baseline_pckh, max_drop)
+    if chosen is not None:
+        targets[f"diagnostic, sparsest within {max_drop:g} points"] = (
+            float(chosen["lambda"]),
+            float(chosen["threshold"]),
+            list(exclude),
+        )
+    return targets
+
+
+def engineer_cells(
+    targets: Mapping[str, tuple[float, float, Sequence[str]]],
+    *,
+    threads: int | None = 1,
+    progress: bool = False,
+    **settings: Any,
+) -> dict[str, dict[str, Any]]:
+    """:func:`bayesian_engineered_run` of every target, by label, each a stored run of
+    :data:`ENGINEERED_STUDY` (read back where committed; computed, with ``threads`` and
+    ``progress``, and stored where not).
+
+    Args:
+        targets: ``{label: (lam, threshold, exclude)}`` (:func:`engineering_targets`).
+        settings: the other arguments of :func:`bayesian_engineered_run` and of the
+            :func:`bayesian_run` it starts from.
+    """
+    return {
+        label: stored_run(
+            bayesian_engineered_run,
+            ENGINEERED_STUDY,
+            threads=threads,
+            progress=progress,
+            echo=("lam", "threshold"),
+            lam=float(lam),
+            threshold=float(threshold),
+            exclude=list(exclude),
+            **settings,
+        )
+        for label, (lam, threshold, exclude) in targets.items()
+    }
+
+
+_GROUP_COLUMNS = ["threshold", "layer", "kind", "below", "groups", "values"]
+
+
+def groups_below_table(state: Any, thresholds: Sequence[float]) -> pd.DataFrame:
+    """Which groups a threshold on ``gamma`` prunes, layer by layer, in an Algorithm 1 state.
 
     Returns:
         One row per (threshold, layer, kind) with any live group below the threshold:
         ``threshold``, ``layer``, ``kind``, ``below`` (groups), ``groups`` (of the layer and
         kind), ``values`` (weights those groups hold); largest ``below`` first per threshold.
     """
-    thresholds = _check_thresholds(thresholds)
-    _, state = load_bayesian_model(record, baseline)
+    thresholds = check_thresholds(thresholds)
     rows = []
     start = 0
     for family in state.groups:
@@ -463,8 +530,46 @@ def groups_below(
                     }
                 )
         start = stop
-    out = pd.DataFrame(rows, columns=["threshold", "layer", "kind", "below", "groups", "values"])
+    out = pd.DataFrame(rows, columns=_GROUP_COLUMNS)
     return out.sort_values(["threshold", "below"], ascending=[False, False]).reset_index(drop=True)
+
+
+def _groups_below_result(
+    lam: float, *, baseline: dict[str, Any], thresholds: Sequence[float], **run: Any
+) -> dict[str, Any]:
+    record = bayesian_run(lam, baseline=baseline, thresholds=thresholds, **run)
+    _, state = load_bayesian_model(record, baseline, run.get("checkpoint_dir"))
+    return {"rows": groups_below_table(state, thresholds).to_dict("records")}
+
+
+def groups_below(
+    lam: float,
+    *,
+    baseline: dict[str, Any],
+    thresholds: Sequence[float] = THESIS_THRESHOLDS,
+    threads: int | None = 1,
+    progress: bool = False,
+    **run: Any,
+) -> pd.DataFrame:
+    """:func:`groups_below_table` of the final state of ``bayesian_run(lam, baseline=...,
+    thresholds=..., **run)`` at ``thresholds``: a stored run of :data:`GROUPS_STUDY` (the
+    Bayesian run is trained, or resumed, only where the record is missing).
+
+    Raises:
+        ValueError: for bad arguments.
+    """
+    thresholds = check_thresholds(thresholds)
+    result = stored_run(
+        _groups_below_result,
+        GROUPS_STUDY,
+        threads=threads,
+        progress=progress,
+        lam=check_positive_lam(lam),
+        baseline=dict(baseline),
+        thresholds=thresholds,
+        **run,
+    )
+    return pd.DataFrame(result["rows"], columns=_GROUP_COLUMNS)
 
 
 def outer_table(runs: pd.DataFrame) -> pd.DataFrame:
@@ -477,19 +582,13 @@ def outer_table(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def plot_outers(outers: pd.DataFrame):
-    """Per outer iteration and lambda: live groups, median gamma, validation PCKh."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
-    for lam, part in outers.groupby("lambda", sort=False):
-        label = f"λ = {lam:.0e}"
-        axes[0].plot(part["outer"], part["groups_live"], marker="o", label=label)
-        axes[1].plot(part["outer"], part["gamma_median"], marker="o", label=label)
-        axes[2].plot(part["outer"], part["val_pckh"], marker="o", label=label)
-    axes[0].set(title="live groups", xlabel="outer iteration")
-    axes[1].set(title="median γ of the live groups", xlabel="outer iteration", yscale="log")
-    axes[2].set(title="validation PCKh@0.5 (%)", xlabel="outer iteration")
-    axes[2].legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+def cells_by_method(
+    others: pd.DataFrame, bayesian: pd.DataFrame, diagnostic: pd.DataFrame
+) -> dict[str, pd.DataFrame]:
+    """Figure 5.1's cells by method: the L1 and group-lasso ``cells_table`` (``others``), the
+    Bayesian cells and, if any, the diagnostic's (as the method ``'bayesian, diagnostic'``)."""
+    cells = {m: part for m, part in others.groupby("method", sort=False)}
+    cells["bayesian"] = bayesian
+    if len(diagnostic):
+        cells["bayesian, diagnostic"] = diagnostic.assign(method="bayesian, diagnostic")
+    return cells
