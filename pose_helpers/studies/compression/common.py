@@ -324,10 +324,10 @@ def stored_run(
     returned holds them again.
     """
 
-    @functools.wraps(fn)
+    @functools.wraps(fn)  # keeps fn's module: its STUDY_VERSION keys the run
     def call(**point: Any) -> Mapping[str, Any]:
-        result = fn(**point, threads=threads, progress=progress)
-        return {k: v for k, v in result.items() if k not in echo}
+        return {k: v for k, v in fn(**point).items() if k not in echo}
 
-    result = cached_run(call, study=study, **settings)
+    execution = {"threads": threads, "progress": progress}
+    result = cached_run(call, study=study, execution=execution, **settings)
     return {**{k: settings[k] for k in echo}, **result}
