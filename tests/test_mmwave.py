@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
+from pose_helpers.chapters import verdicts
 from pose_helpers.chapters.references import SEEDS_DIR
 from pose_helpers.core import sweep
 from pose_helpers.data import mars
@@ -332,6 +333,42 @@ def test_radar_run_marks_divergence(monkeypatch):
     json.dumps(record)
 
 
+def test_radar_run_stops_early_and_scores_its_best_validation_epoch(monkeypatch):
+    # Validation MAE 5, 4, 6, 7, ...: the best epoch is 2, and patience 2 stops after epoch 4.
+    scores = iter([5.0, 4.0, 6.0, 7.0, 8.0, 9.0])
+    monkeypatch.setattr(radar_metrics, "mae_cm", lambda *a, **k: {"mean": next(scores)})
+    settings = {**TINY, "score_test": False}
+    record = mmwave.radar_run("impr_small", **{**settings, "epochs": 6, "patience": 2})
+    assert record["epochs_trained"] == 4 and record["best_epoch"] == 2
+    assert record["best_val_mae_cm"] == 4.0 and record["converged"]
+    capped = mmwave.radar_run("impr_small", **{**settings, "epochs": 1, "patience": 2, "seed": 3})
+    assert capped["epochs_trained"] == 1 and not capped["converged"]
+
+
+def test_selection_never_reads_the_test_split(monkeypatch):
+    real = mmwave_runs.load_dataset
+
+    def guarded(dataset, split, data_root=None):
+        if split == "test":
+            raise AssertionError("selection read the test split")
+        return real(dataset, split, data_root)
+
+    monkeypatch.setattr(mmwave_runs, "load_dataset", guarded)
+    settings = {k: v for k, v in TINY.items() if k not in ("dataset", "n_test")}
+    points = mmwave.window_grid("sim", [1, 2], seed=0, **settings)
+    window_runs = pd.DataFrame([{**p, **mmwave.radar_run(**p)} for p in points])
+    assert window_runs["mae_cm"].isna().all()
+    assert mmwave.choose_window(window_runs) in (1, 2)
+    with pytest.raises(AssertionError, match="test split"):
+        mmwave.radar_run("impr_small", **TINY)
+    with pytest.raises(ValueError, match="validation"):
+        mmwave.choose_window(window_runs, metric="mae_cm")
+    runs = window_runs.assign(config="baseline")
+    table = mmwave.selection_table(window_runs, runs)
+    assert set(table["split"]) == {"validation"} and list(table["choice"])[0] == "window"
+    assert set(table.columns) >= {"choice", "value", "split", "metric"}
+
+
 def test_radar_run_checks_its_arguments():
     with pytest.raises(ValueError, match="config="):
         mmwave.radar_run("tiny", **TINY)
@@ -406,6 +443,8 @@ def _toy_study():
                 "diverged": False,
                 "error": None,
                 "history": [{"epoch": 1, "val_mae_cm": m}],
+                "epochs_trained": 3,
+                "converged": s == 0,
             }
             for c, m in zip(configs, [5.0, 5.24, 4.9, 7.0], strict=True)
             for s in (0, 1)
@@ -421,6 +460,8 @@ def _toy_study():
         "diverged": True,
         "error": None,
         "history": None,
+        "epochs_trained": 1,
+        "converged": False,
     }
     cards = pd.DataFrame(
         {
@@ -441,6 +482,7 @@ def test_study_table_and_findings_by_hand():
     assert base["mae_cm"] == pytest.approx(5.5) and base["seeds"] == 2
     assert base["mae_sd_cm"] == pytest.approx(math.sqrt(0.5))
     assert table.set_index("config").loc["0125_feat", "diverged"] == 1
+    assert base["epochs"] == 3 and base["converged"] == 1
     runs.loc[runs["config"] == "impr_small", "diverged"] = True
     all_diverged = mmwave.study_table(runs, cards).set_index("config").loc["impr_small"]
     assert all_diverged["seeds"] == 0 and all_diverged["diverged"] == 2
@@ -497,7 +539,7 @@ def test_plot_frames_draws_each_dataset():
 def test_the_package_is_one_import_and_radar_run_keeps_its_study_version():
     assert set(mmwave.__all__) <= set(dir(mmwave))
     assert mmwave.radar_run.__module__ == "pose_helpers.studies.mmwave.radar_runs"
-    assert sweep.study_version(mmwave.radar_run) == "1"
+    assert sweep.study_version(mmwave.radar_run) == str(mmwave.STUDY_VERSION)
 
 
 def test_radar_run_keeps_no_json_copy_of_its_record(tmp_path):
@@ -564,3 +606,98 @@ def test_discussion_states_the_measured_numbers_and_the_mars_reference():
     assert "**`impr_small` on `sim`** saves 85.9 % of the baseline's latency" in text
     assert "9.00 cm MAE on `sim`" in text
     assert f"the MARS paper reports {mmwave.mars_paper_mae_cm():.2f} cm" in text
+
+
+def test_runtime_latency_times_both_runtimes_and_the_floor():
+    table = mmwave.runtime_latency(
+        ["impr_small", "baseline"], window=2, batches=(1, 4), repeats=3, rounds=3
+    )
+    assert set(table["runtime"]) == {"pytorch", "onnxruntime"} and set(table["batch"]) == {1, 4}
+    assert list(dict.fromkeys(table["config"])) == ["impr_small", "baseline", mmwave.FLOOR]
+    assert (table["latency_ms"] > 0).all() and (table["note"] == "").all()
+    floor = table[table["config"] == mmwave.FLOOR]
+    assert (floor["above_floor_ms"] == 0).all()
+    assert np.allclose(table["per_window_ms"] * table["batch"], table["latency_ms"])
+    savings = mmwave.latency_savings(table).set_index(["runtime", "batch"])
+    assert len(savings) == 4
+    row = savings.loc[("pytorch", 1)]
+    assert row["saving_pct"] == pytest.approx(100 * (1 - row["latency_ms"] / row["reference_ms"]))
+    with pytest.raises(ValueError, match="batches"):
+        mmwave.runtime_latency(["impr_small"], batches=(0,))
+
+
+def test_results_table_with_runtimes_has_a_row_per_runtime_and_batch():
+    runs, cards = _toy_study()
+    table = mmwave.study_table(runs, cards)
+    latencies = pd.DataFrame(
+        [
+            {
+                "config": c,
+                "runtime": r,
+                "batch": b,
+                "latency_ms": 1.0,
+                "latency_p10_ms": 0.9,
+                "latency_p90_ms": 1.1,
+                "per_window_ms": 1.0 / b,
+                "floor_ms": 0.5,
+                "above_floor_ms": 0.5,
+                "note": "",
+            }
+            for c in ["baseline", "impr_small", "0250_rec", "0125_feat"]
+            for r in ("pytorch", "onnxruntime")
+            for b in (1, 32)
+        ]
+    )
+    saved = mmwave.results_table(table, latencies)
+    assert len(saved) == 4 * len(table) and {"runtime", "batch", "floor_ms"} <= set(saved)
+
+
+def test_findings_table_gives_every_finding_a_verdict_from_its_rule():
+    configs = ["baseline", "0125_feat", "0125_rec", "0125_head", "0250_rec", "impr_small"]
+    maes = [5.0, 7.0, 5.05, 5.02, 5.0, 5.3]
+    lat = [0.50, 0.28, 0.45, 0.49, 0.46, 0.25]
+    runs = pd.DataFrame(
+        [
+            {
+                "config": c,
+                "dataset": "sim",
+                "seed": s,
+                "mae_cm": m + 0.05 * s,
+                "rmse_cm": m,
+                "mpjpe_cm": m,
+                "diverged": False,
+                "error": None,
+                "epochs_trained": 3,
+                "converged": True,
+            }
+            for c, m in zip(configs, maes, strict=True)
+            for s in (0, 1)
+        ]
+    )
+    cards = pd.DataFrame({"config": configs, "params": 1, "latency_ms": lat})
+    table = mmwave.study_table(runs, cards)
+    latencies = pd.DataFrame(
+        [
+            {
+                "config": c,
+                "runtime": r,
+                "batch": 1,
+                "latency_ms": t,
+                "latency_p10_ms": t - 0.005,
+                "latency_p90_ms": t + 0.005,
+            }
+            for c, t in zip(configs, lat, strict=True)
+            for r in ("pytorch", "onnxruntime")
+        ]
+    )
+    found = mmwave.findings_table(table, latencies).set_index("finding")
+    assert list(found.reset_index().columns[:7]) == list(mmwave.FINDING_COLUMNS)
+    assert set(found["verdict"]) <= set(verdicts.VERDICTS)
+    assert found.loc["feature extractor moves latency the most", "verdict"] == "holds"
+    assert found.loc["feature extractor moves accuracy the most", "verdict"] == "holds"
+    assert found.loc["recurrent layer costs latency", "verdict"] == "holds"
+    assert found["verdict_mars"].eq("not tested").all()
+    small = found.loc["impr_small's latency saving (PyTorch, batch 1)"]
+    assert small["margin_sim"] == pytest.approx(50.0)
+    if (SEEDS_DIR / "tables" / "mmwave_findings.csv").is_file():
+        assert small["verdict"] == "holds in direction only"

@@ -95,10 +95,12 @@ def _shape(input_shape: Sequence[int]) -> tuple[int, ...]:
     return shape
 
 
-def _check_input(input_shape: Sequence[int]) -> torch.Tensor:
-    """The fixed batch-1 input on which ONNX files are compared with PyTorch."""
+def _check_input(input_shape: Sequence[int], batch_size: int = 1) -> torch.Tensor:
+    """The fixed input on which ONNX files are compared with PyTorch."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size!r}; expected >= 1")
     generator = torch.Generator().manual_seed(CHECK_SEED)
-    return torch.randn((1, *_shape(input_shape)), generator=generator)
+    return torch.randn((batch_size, *_shape(input_shape)), generator=generator)
 
 
 def _eval_copy(model: nn.Module) -> nn.Module:
@@ -200,14 +202,15 @@ def export_onnx(
     path: str | Path,
     input_shape: Sequence[int],
     *,
+    batch_size: int = 1,
     opset: int | None = None,
     atol: float = 1e-4,
     rtol: float = 1e-3,
 ) -> Path:
-    """Export an eval-mode copy of ``model`` to ONNX for one sample, checked against PyTorch.
+    """Export an eval-mode copy of ``model`` to ONNX for a fixed batch, checked against PyTorch.
 
-    The file holds the weights (no external data file) and takes a batch of one,
-    ``(1, *input_shape)``. It is written atomically and kept only if ONNX Runtime's outputs
+    The file holds the weights (no external data file) and takes a batch of
+    ``batch_size`` (default one), ``(batch_size, *input_shape)``. It is written atomically and kept only if ONNX Runtime's outputs
     on a fixed random input match PyTorch's within ``atol + rtol * |PyTorch output|``.
     The absolute term dominates for small outputs: an untrained network's heatmaps (~1e-5)
     pass any check at ``atol=1e-4``, so pass a smaller ``atol`` there.
@@ -216,6 +219,7 @@ def export_onnx(
         model: the model; its train/eval mode and device are left as they are.
         path: the ``.onnx`` file to write (its folder is created).
         input_shape: one sample's shape, e.g. ``(3, 256, 256)``.
+        batch_size: samples per call the file takes.
         opset: ONNX opset version (``None``: the exporter's default).
         atol: absolute tolerance of the output check.
         rtol: relative tolerance of the output check.
@@ -229,7 +233,7 @@ def export_onnx(
     """
     if atol < 0 or rtol < 0:
         raise ValueError(f"atol={atol!r}, rtol={rtol!r}; expected >= 0")
-    x = _check_input(input_shape)
+    x = _check_input(input_shape, batch_size)
     twin = _eval_copy(model)
     expected = _torch_outputs(twin, x)
     with _atomic_path(path) as tmp:
@@ -305,19 +309,21 @@ def ort_latency(
     path: str | Path,
     input_shape: Sequence[int],
     *,
+    batch_size: int = 1,
     threads: int = 1,
     warmup: int = 3,
     repeats: int = 10,
     min_time: float = 0.0,
 ) -> Timing | None:
-    """Inference time of one sample in ONNX Runtime's CPU provider, as :func:`bench.latency`.
+    """Inference time of one call in ONNX Runtime's CPU provider, as :func:`bench.latency`.
 
     The session runs nodes sequentially (``inter_op_num_threads=1``) on ``threads`` intra-op
     threads; the timing loop and statistics are :mod:`.bench`'s.
 
     Args:
-        path: an ONNX file taking a batch of one.
+        path: an ONNX file taking a batch of ``batch_size``.
         input_shape: one sample's shape, e.g. ``(3, 256, 256)``.
+        batch_size: samples per call (the file's batch).
         threads: intra-op threads of the session.
         warmup: untimed runs first.
         repeats: timed runs (at least).
@@ -332,7 +338,9 @@ def ort_latency(
     """
     if threads < 1:
         raise ValueError(f"threads={threads!r}; expected >= 1")
-    x = np.random.default_rng(CHECK_SEED).standard_normal((1, *_shape(input_shape)))
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size!r}; expected >= 1")
+    x = np.random.default_rng(CHECK_SEED).standard_normal((batch_size, *_shape(input_shape)))
     try:
         session = _session(path, threads)
     except _RUNTIME_LACKS_KERNELS:
@@ -341,7 +349,7 @@ def ort_latency(
     seconds = time_calls(
         lambda: session.run(None, feed), warmup=warmup, repeats=repeats, min_time=min_time
     )
-    return summarize(seconds, threads=threads, batch_size=1, device="cpu")
+    return summarize(seconds, threads=threads, batch_size=batch_size, device="cpu")
 
 
 # --------------------------------------------------------------------------- the table

@@ -29,10 +29,15 @@ def _datasets(table: pd.DataFrame, dataset: str | None) -> list[str]:
     return names
 
 
-def plot_latency_vs_mae(table: pd.DataFrame, dataset: str | None = None):
+def plot_latency_vs_mae(
+    table: pd.DataFrame,
+    dataset: str | None = None,
+    floors: dict[str, dict[str, float]] | None = None,
+):
     """Batch-1 CPU latency against test MAE, one labelled point per configuration.
 
-    One panel per data set (or only ``dataset``); colour = the component scaled.
+    One panel per data set (or only ``dataset``); colour = the component scaled. With
+    ``floors`` (:func:`mean_pose_floors`), a dashed line marks each data set's mean-pose MAE.
     """
     import matplotlib.pyplot as plt
     import seaborn as sns
@@ -50,6 +55,8 @@ def plot_latency_vs_mae(table: pd.DataFrame, dataset: str | None = None):
                 textcoords="offset points",
                 fontsize=8,
             )
+        if floors and name in floors:
+            ax.axhline(floors[name]["mae_cm"], ls="--", color="grey", lw=1, label="mean pose")
         ax.set(
             xlabel="latency, batch 1, 1 CPU thread (ms)",
             ylabel="test MAE (cm)",

@@ -12,8 +12,11 @@ seed and configuration) is a target, its window padded at the sequence start
 ``n_valid`` frames) is recorded and a checkpoint is written atomically under
 ``paths.cache_dir('mmwave')``, named by a hash of the settings: an interrupted run
 resumes, a finished run returns its record at once. A NaN or infinite loss stops the run
-and marks it ``diverged`` (no exception, so a sweep goes on). The test split is scored
-once, at the end. The simulated data set (:mod:`radarsim`) always uses data seed 0, so
+and marks it ``diverged`` (no exception, so a sweep goes on). Validation chooses the epoch:
+the weights of the best validation epoch are kept, and with ``patience`` the run stops once
+that many epochs in a row did not improve on it (early stopping; ``epochs`` is the cap). The
+test split is scored once, at the end, with those weights, and not at all with
+``score_test=False`` (the selection runs of :mod:`.radar_selection`). The simulated data set (:mod:`radarsim`) always uses data seed 0, so
 seeds differ only in initialisation and batch order.
 
 The run store (:mod:`pose_helpers.core.store`, through ``run_sweep``) holds the one record
@@ -50,6 +53,7 @@ __all__ = [
     "DATASETS",
     "REFERENCE",
     "STUDY_VERSION",
+    "TEST_METRICS",
     "available_datasets",
     "load_dataset",
     "mean_pose_floor",
@@ -66,7 +70,7 @@ CONFIG_NAMES = tuple(CONFIGS)
 REFERENCE = "mars_cnn"
 DATASETS = ("mars", "sim")
 #: Bump when the data, the model code or the loop change what a cached run would contain.
-STUDY_VERSION = 1
+STUDY_VERSION = 2
 SIM_DATA_SEED = 0
 
 
@@ -213,17 +217,25 @@ def radar_run(
     seed: int = 0,
     window: int = DEFAULT_WINDOW,
     epochs: int = 4,
+    patience: int | None = None,
     batch_size: int = 64,
     lr: float = 1e-3,
     n_train: int | None = None,
     n_valid: int | None = 1000,
     n_test: int | None = None,
+    score_test: bool = True,
     data_root: str | os.PathLike | None = None,
     threads: int | None = 1,
     progress: bool = False,
     checkpoint_dir: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
-    """Train one configuration on one data set and score it on the test split.
+    """Train one configuration on one data set, stop on the validation split, score on test.
+
+    Validation chooses, test reports: after each epoch the validation MAE is recorded; the
+    weights of the best validation epoch are kept, and training stops once ``patience``
+    epochs in a row did not improve on it (or at ``epochs``, the cap). The test split is
+    read once, at the end, with the best validation epoch's weights, and only if
+    ``score_test`` (a selection run passes ``False`` and never reads it).
 
     Args:
         config: a configuration (``'baseline'``, ``'0125_feat'`` ... or ``'mars_cnn'``;
@@ -231,13 +243,17 @@ def radar_run(
         dataset: ``'mars'`` (real data; :func:`available_datasets`) or ``'sim'``.
         seed: initialisation and batch order.
         window: frames per input window ``T`` (the MARS CNN uses the last one only).
-        epochs: passes over the training windows.
+        epochs: the most passes over the training windows (the cap).
+        patience: stop after this many epochs without a better validation MAE; ``None``:
+            train all ``epochs``.
         batch_size: windows per optimizer step.
         lr: Adam's learning rate.
         n_train: training frames (a fixed random subset); ``None``: all.
         n_valid: validation frames scored after each epoch (evenly spread); ``None``: all.
         n_test: test frames scored at the end (evenly spread); ``None``: all (the book's
             setting; a subset only to make smoke runs fast).
+        score_test: score the test split at the end; ``False`` leaves the test metrics NaN
+            and never loads the test split. Not part of the checkpoint's key.
         data_root: where the real data is (``None``: ``$POSE_HELPERS_DATA``, else
             ``../shared/data``); not part of the cache key.
         threads: torch CPU threads (restored afterwards); not part of the key.
@@ -248,11 +264,12 @@ def radar_run(
         A JSON-able dict whose keys never repeat an argument's name (``run_sweep`` adds
         the grid's columns itself and refuses records that shadow them): ``key``,
         ``model``, ``params``, ``n_train_frames``, ``n_test_frames``, ``history`` (per
-        epoch: ``epoch``, ``train_loss`` (normalised MSE), ``val_mae_cm``, ``seconds``), the
-        test metrics of
-        :func:`radar_metrics.summary` (``mae_cm``, ``mae_x`` ... ``per_joint_cm``; NaN
-        when diverged), ``train_seconds``, ``epochs_run`` (this call), ``diverged`` and
-        ``checkpoint``.
+        epoch: ``epoch``, ``train_loss`` (normalised MSE), ``val_mae_cm``, ``seconds``),
+        ``best_epoch`` and ``best_val_mae_cm`` (the validation choice), ``epochs_trained``,
+        ``converged`` (the last ``patience`` epochs, or the last one without patience, did
+        not improve on the best), the test metrics of :func:`radar_metrics.summary`
+        (``mae_cm``, ``mae_x`` ... ``per_joint_cm``; NaN when diverged or not scored),
+        ``train_seconds``, ``epochs_run`` (this call), ``diverged`` and ``checkpoint``.
 
     Raises:
         ValueError: for unknown names or non-positive sizes.
@@ -274,12 +291,15 @@ def radar_run(
             f"epochs={epochs}, batch_size={batch_size}, window={window}, lr={lr}; "
             "expected epochs >= 1, batch_size >= 2, window >= 1, lr > 0"
         )
+    if patience is not None and patience < 1:
+        raise ValueError(f"patience={patience!r}; expected >= 1 or None")
     settings = {
         "model": name,
         "dataset": dataset,
         "seed": int(seed),
         "window": int(window),
         "epochs": int(epochs),
+        "patience": None if patience is None else int(patience),
         "batch_size": int(batch_size),
         "lr": float(lr),
         "n_train": None if n_train is None else int(n_train),
@@ -293,8 +313,6 @@ def radar_run(
     folder.mkdir(parents=True, exist_ok=True)
     checkpoint = folder / f"{name}-{dataset}-{key}.pt"
     saved = torch.load(checkpoint, weights_only=True) if checkpoint.is_file() else None
-    if saved is not None and saved.get("record") is not None:
-        return {**saved["record"], "epochs_run": 0, "checkpoint": str(checkpoint)}
 
     def split(name_: str, k: int | None, spread: bool) -> tuple[Any, Any, Any]:
         features, labels, index = load_dataset(dataset, name_, data_root)
@@ -304,69 +322,77 @@ def radar_run(
 
     with torch_threads(threads):
         x_train, rows_train, y_train = split("train", n_train, spread=False)
-        x_val, rows_val, y_val = split("validate", n_valid, spread=True)
         torch.manual_seed(int(seed))
         net = create_model(name)
         centred = y_train - y_train.mean(axis=0)
         net.set_label_stats(y_train.mean(axis=0), float(centred.std()))
         optimizer = torch.optim.Adam(net.parameters(), lr=lr)
         history: list[dict[str, Any]] = []
-        diverged = False
+        diverged, finished = False, False
+        best: dict[str, Any] = {"epoch": 0, "val_mae_cm": math.inf, "model": net.state_dict()}
         if saved is not None:
             net.load_state_dict(saved["model"])
             optimizer.load_state_dict(saved["optimizer"])
             history, diverged = list(saved["history"]), bool(saved["diverged"])
-        targets = torch.as_tensor(y_train, dtype=torch.float32)
+            best, finished = dict(saved["best"]), bool(saved["finished"])
         start = len(history)
-        bar = progress_bar(
-            enabled=progress, total=epochs, initial=start, desc=f"{name} {dataset}", unit="epoch"
-        )
-        try:
-            for epoch in range(start, epochs):
-                if diverged:
-                    break
-                t0 = time.perf_counter()
-                # The order of epoch e depends only on (seed, e): a resumed run repeats it.
-                generator = torch.Generator().manual_seed(int(seed) * 1_000_003 + epoch)
-                loss = _train_epoch(
-                    net, optimizer, x_train, rows_train, targets, batch_size, generator
-                )
-                diverged = not math.isfinite(loss)
-                val_mae = (
-                    math.nan
-                    if diverged
-                    else radar_metrics.mae_cm(_predict(net, x_val, rows_val), y_val)["mean"]
-                )
-                history.append(
-                    {
-                        "epoch": epoch + 1,
-                        "train_loss": loss,
-                        "val_mae_cm": val_mae,
-                        "seconds": time.perf_counter() - t0,
-                    }
-                )
-                state = {
-                    "settings": settings,
-                    "model": net.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "history": history,
-                    "diverged": diverged,
-                    "record": None,
-                }
-                save_torch(state, checkpoint)
-                bar.update()
-        finally:
-            bar.close()
+        if not finished:
+            x_val, rows_val, y_val = split("validate", n_valid, spread=True)
+            targets = torch.as_tensor(y_train, dtype=torch.float32)
+            bar = progress_bar(
+                enabled=progress,
+                total=epochs,
+                initial=start,
+                desc=f"{name} {dataset}",
+                unit="epoch",
+            )
+            try:
+                for epoch in range(start, epochs):
+                    if diverged or _stalled(history, best["epoch"], patience):
+                        break
+                    t0 = time.perf_counter()
+                    # The order of epoch e depends only on (seed, e): a resumed run repeats it.
+                    generator = torch.Generator().manual_seed(int(seed) * 1_000_003 + epoch)
+                    loss = _train_epoch(
+                        net, optimizer, x_train, rows_train, targets, batch_size, generator
+                    )
+                    diverged = not math.isfinite(loss)
+                    val_mae = (
+                        math.nan
+                        if diverged
+                        else radar_metrics.mae_cm(_predict(net, x_val, rows_val), y_val)["mean"]
+                    )
+                    history.append(
+                        {
+                            "epoch": epoch + 1,
+                            "train_loss": loss,
+                            "val_mae_cm": val_mae,
+                            "seconds": time.perf_counter() - t0,
+                        }
+                    )
+                    if val_mae < best["val_mae_cm"]:
+                        best = {
+                            "epoch": epoch + 1,
+                            "val_mae_cm": val_mae,
+                            "model": {k: v.clone() for k, v in net.state_dict().items()},
+                        }
+                    save_torch(
+                        _state(settings, net, optimizer, history, diverged, best), checkpoint
+                    )
+                    bar.update()
+            finally:
+                bar.close()
+            save_torch(
+                _state(settings, net, optimizer, history, diverged, best, finished=True),
+                checkpoint,
+            )
 
-        if diverged:
-            nan = float("nan")
-            metrics: dict[str, Any] = {
-                k: nan
-                for k in ("mae_cm mae_x mae_y mae_z rmse_cm rmse_x rmse_y rmse_z mpjpe_cm".split())
-            }
-            metrics["per_joint_cm"] = [nan] * 19
-            n_test_frames = 0
-        else:
+        nan = float("nan")
+        metrics: dict[str, Any] = dict.fromkeys(TEST_METRICS, nan)
+        metrics["per_joint_cm"] = [nan] * 19
+        n_test_frames = 0
+        if score_test and not diverged and best["epoch"] > 0:
+            net.load_state_dict(best["model"])
             x_test, rows_test, y_test = split("test", n_test, spread=True)
             metrics = radar_metrics.summary(_predict(net, x_test, rows_test), y_test)
             n_test_frames = len(rows_test)
@@ -377,22 +403,46 @@ def radar_run(
         "n_train_frames": len(rows_train),
         "n_test_frames": n_test_frames,
         "history": history,
+        "best_epoch": int(best["epoch"]),
+        "best_val_mae_cm": float(best["val_mae_cm"]) if best["epoch"] else nan,
+        "epochs_trained": len(history),
+        "converged": bool(not diverged and _stalled(history, best["epoch"], patience or 1)),
         **metrics,
         "train_seconds": float(sum(row["seconds"] for row in history)),
         "diverged": diverged,
     }
-    save_torch(
-        {
-            "settings": settings,
-            "model": net.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "history": history,
-            "diverged": diverged,
-            "record": record,
-        },
-        checkpoint,
-    )
     return {**record, "epochs_run": len(history) - start, "checkpoint": str(checkpoint)}
+
+
+#: The test metrics of :func:`radar_metrics.summary` besides ``per_joint_cm`` (NaN when
+#: a run diverged or was not scored on test).
+TEST_METRICS = tuple("mae_cm mae_x mae_y mae_z rmse_cm rmse_x rmse_y rmse_z mpjpe_cm".split())
+
+
+def _stalled(history: list[dict[str, Any]], best_epoch: int, patience: int | None) -> bool:
+    """Whether the last ``patience`` epochs did not improve on the best validation epoch."""
+    return patience is not None and len(history) - best_epoch >= patience
+
+
+def _state(
+    settings: dict[str, Any],
+    net: Any,
+    optimizer: Any,
+    history: list[dict[str, Any]],
+    diverged: bool,
+    best: dict[str, Any],
+    finished: bool = False,
+) -> dict[str, Any]:
+    """What a checkpoint holds: enough to resume the run, or to score its best epoch."""
+    return {
+        "settings": settings,
+        "model": net.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "history": history,
+        "diverged": diverged,
+        "best": best,
+        "finished": finished,
+    }
 
 
 def mean_pose_floor(

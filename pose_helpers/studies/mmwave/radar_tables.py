@@ -26,6 +26,7 @@ __all__ = [
     "error_table",
     "findings",
     "mars_paper_mae_cm",
+    "printed_config_note",
     "results_table",
     "study_table",
 ]
@@ -43,6 +44,8 @@ ERROR_COLUMNS = (
     "rmse_cm",
     "mpjpe_cm",
     "seeds",
+    "epochs",
+    "converged",
     "diverged",
 )
 
@@ -76,7 +79,9 @@ def study_table(runs: pd.DataFrame, cards: pd.DataFrame) -> pd.DataFrame:
     Returns:
         One row per (config, dataset) in the poster's order: ``component``, ``scale``,
         ``mae_cm`` (mean over seeds), ``mae_sd_cm`` (between seeds), ``rmse_cm``,
-        ``mpjpe_cm``, ``seeds`` (finished, not diverged), ``diverged`` (count), then the
+        ``mpjpe_cm``, ``seeds`` (finished, not diverged), ``epochs`` (trained, mean over
+        seeds; early stopping on validation), ``converged`` (seeds whose validation MAE had
+        stopped improving), ``diverged`` (count), then the
         cost columns (``params``, ``weights_mb``, ``activation_mb``, ``latency_ms`` ...).
     """
     data = runs.copy()
@@ -95,12 +100,15 @@ def study_table(runs: pd.DataFrame, cards: pd.DataFrame) -> pd.DataFrame:
         rmse_cm=("rmse_cm", "mean"),
         mpjpe_cm=("mpjpe_cm", "mean"),
         seeds=("mae_cm", "size"),
+        epochs=("epochs_trained", "mean"),
+        converged=("converged", "sum"),
     ).reset_index()
     counts = data[diverged].groupby(["config", "dataset"]).size().rename("diverged")
     # outer: a configuration whose every seed diverged keeps its row (with seeds = 0)
     table = table.merge(counts.reset_index(), on=["config", "dataset"], how="outer")
     table["seeds"] = table["seeds"].fillna(0).astype(int)
     table["diverged"] = table["diverged"].fillna(0).astype(int)
+    table["converged"] = table["converged"].fillna(0).astype(int)
     cost = cards.drop(columns=[c for c in ("window", "threads") if c in cards])
     table = table.merge(cost, on="config", how="left")
     scales = [component_scale(c) for c in table["config"]]
@@ -183,9 +191,31 @@ def component_effects(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def discussion(table: pd.DataFrame, floors: dict[str, dict[str, float]]) -> str:
-    """The poster's findings, each as a measured statement (Markdown), from the study table."""
+def discussion(
+    table: pd.DataFrame, floors: dict[str, dict[str, float]], found: pd.DataFrame | None = None
+) -> str:
+    """The chapter's discussion (Markdown), computed from the study table and, where given,
+    the findings table (:func:`findings_table`): which findings hold and which do not,
+    each component's measured ranges, the floor and the MARS reference."""
     lines = []
+    if found is not None:
+        for verdict in ("does not hold", "holds in direction only", "inconclusive", "holds"):
+            part = found[found["verdict"] == verdict]
+            if len(part):
+                names = "; ".join(
+                    f"*{row.finding}* (ours: {row.ours_mars if row.ours_mars != 'not run' else row.ours_sim})"
+                    for row in part.itertuples(index=False)
+                )
+                lines.append(
+                    f"- **{verdict.capitalize()}** ({len(part)} of {len(found)}): {names}."
+                )
+        untested = found[found["verdict"] == "not tested"]
+        if len(untested):
+            lines.append(
+                f"- **Not tested** ({len(untested)}): "
+                + "; ".join(f"*{f}*" for f in untested["finding"])
+                + " (the configurations they need did not run in this profile)."
+            )
     effects = component_effects(table)
     for dataset, part in effects.groupby("dataset", sort=False):
         by = part.set_index("component")
@@ -201,26 +231,6 @@ def discussion(table: pd.DataFrame, floors: dict[str, dict[str, float]]) -> str:
             f"{widest} moves the error the most ({detail}); the mean-pose floor is "
             f"{floors[dataset]['mae_cm']:.2f} cm."
         )
-        for component in ("recurrent layer", "regression head"):
-            if component in by.index:
-                r = by.loc[component]
-                real = r.mae_range_cm > 2 * r.seed_sd_cm
-                lines.append(
-                    f"  The {component}'s effect on the error ({r.mae_range_cm:.2f} cm across its "
-                    f"sizes) is {'larger' if real else 'not larger'} than twice the seeds' spread."
-                )
-    found = findings(table)
-    for row in found.itertuples(index=False):
-        paper = (
-            f" (poster: {row.paper_latency_saving_pct:.1f} % and {row.paper_accuracy_cost_pct:.1f} %)"
-            if not math.isnan(row.paper_latency_saving_pct)
-            else " (the poster prints no number for it)"
-        )
-        lines.append(
-            f"- **`{row.config}` on `{row.dataset}`** saves {row.latency_saving_pct:.1f} % of the "
-            f"baseline's latency at {row.accuracy_cost_pct:+.1f} % MAE "
-            f"({row.accuracy_cost_cm:+.2f} cm){paper}."
-        )
     reference = table[table["config"] == REFERENCE]
     if len(reference):
         lines.append(
@@ -234,6 +244,25 @@ def discussion(table: pd.DataFrame, floors: dict[str, dict[str, float]]) -> str:
             "data README)."
         )
     return "\n".join(lines)
+
+
+def printed_config_note(config: str = "0250_feat") -> str:
+    """The chapter's note on a configuration whose printed sizes break the poster's pattern
+    (Markdown), read from ``seed_table('mmwave_configs')``: ``0250_feat``'s third layer is
+    printed at the baseline's size, where x0.25 would be a quarter of it."""
+    from pose_helpers.chapters.references import seed_table
+
+    printed = seed_table("mmwave_configs").set_index("model_name")
+    layers = [c for c in printed.columns if c.startswith("feat_extr_layer")]
+    own, base = printed.loc[config, layers], printed.loc["baseline", layers]
+    ratios = ", ".join(f"{int(o)}/{int(b)}" for o, b in zip(own, base, strict=True))
+    unscaled = [i + 1 for i, (o, b) in enumerate(zip(own, base, strict=True)) if o == b]
+    return (
+        f"`{config}` is printed with feature-extractor layers {'/'.join(str(int(o)) for o in own)} "
+        f"(against the baseline's: {ratios}); layer {', '.join(map(str, unscaled))} is not "
+        "scaled, so this row is not the x0.25 its name says. It is trained as printed; read its "
+        "row as a partial shrink of the feature extractor."
+    )
 
 
 def mars_paper_mae_cm() -> float:
@@ -257,10 +286,22 @@ def error_table(table: pd.DataFrame, dataset: str) -> pd.DataFrame:
     return table.loc[table["dataset"] == dataset, list(ERROR_COLUMNS)]
 
 
-def results_table(table: pd.DataFrame) -> pd.DataFrame:
-    """The study table as saved (``book/results/mmwave/components.csv``): without the
-    latency percentiles, which belong to the machine more than the median does."""
-    return table.drop(columns=[c for c in ("latency_p10_ms", "latency_p90_ms") if c in table])
+def results_table(table: pd.DataFrame, latencies: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The study table as saved (``book/results/mmwave/components.csv``).
+
+    With ``latencies`` (:func:`runtime_latency`), one row per (config, dataset, runtime,
+    batch): the study table's accuracy and structure columns beside each runtime's latency,
+    the floor and the latency above it (the batch-1 PyTorch timing of the cost cards is then
+    dropped, the same measurement being in the ``pytorch``/1 rows). Without, one row per
+    (config, dataset), without the latency percentiles, which belong to the machine more
+    than the median does.
+    """
+    spread = [c for c in ("latency_p10_ms", "latency_p90_ms") if c in table]
+    if latencies is None:
+        return table.drop(columns=spread)
+    timed = latencies.drop(columns=["latency_p10_ms", "latency_p90_ms"])
+    merged = table.drop(columns=[*spread, "latency_ms"]).merge(timed, on="config", how="left")
+    return merged.reset_index(drop=True)
 
 
 def datasets_note(datasets: Sequence[str]) -> str:
