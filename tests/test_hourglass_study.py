@@ -105,8 +105,17 @@ def test_discussion_states_the_measured_numbers():
         .iloc[[0, 1, 0, 1]]
         .assign(params=[1, 2, 3, 4], gmacs=[1, 2, 3, 4], conv_kernels=[1, 2, 3, 4])
     )
-    text = hs.discussion(cost, acc, both, corr, corr)
+    report = hs.report_times(cost.assign(variant=["Baseline", "Baseline"]))
+    readings = pd.concat(
+        [corr.assign(reading="per epoch"), corr.assign(reading="whole run")], ignore_index=True
+    )
+    text = hs.discussion(cost, acc, both, corr, readings)
     assert "2 match our count to within 2 %" in text
+    assert "per epoch, ρ = 0.45" in text and "(**inconclusive**)" in text
+    # 40.5 vs 52: -11.5 points against the report's +0.83, beyond a noise of ~1.6: reversed.
+    verdict = both.set_index("variant").loc["3x3 Depthwise Separable Convolutions", "verdict"]
+    assert verdict == "does not hold" and "does not hold" in text
+    assert len(report) >= 1
     # 1200 / 4 GMACs against 900 / 9: three times the baseline's time per MAC.
     assert "3.0 to 3.0 times" in text
     assert "*3x3 Depthwise Separable Convolutions* -11.5" in text
@@ -311,3 +320,35 @@ def test_gpu_cost_table_is_none_without_cuda(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert hs.gpu_cost_table(hs.table1_rows(["hourglass_baseline"])) is None
     assert hs.GPU_STEP_BATCH == 24  # the report's batch
+
+
+def test_time_readings_and_claim_verdicts_by_hand():
+    report = pd.DataFrame(
+        {
+            "variant": list("abcdefg"),
+            "model": list("abcdefg"),
+            "params": [1, 2, 3, 4, 5, 6, 7],
+            "gmacs": [1, 2, 3, 4, 5, 6, 7],
+            "conv_kernels": [7, 6, 5, 4, 3, 2, 1],
+            "train_min": [10, 20, 30, 40, 50, 60, 70],
+            "min_per_epoch": [7, 6, 5, 4, 3, 2, 1],
+            "epochs": 10,
+        }
+    )
+    readings = hs.time_readings(report)
+    assert set(readings["reading"]) == {"per epoch", "whole run"}
+    claims = hs.claim_verdicts(readings)
+    # per epoch: time follows the kernels (rho 1) not the parameters (rho -1): margin 2 > 0.5.
+    assert claims["per epoch"]["verdict"] == "holds"
+    assert claims["whole run"]["verdict"] == "does not hold"
+    assert claims["per epoch"]["noise"] == pytest.approx(0.5)
+    assert "**holds**" in hs.reading_note(report, readings)
+
+
+def test_per_joint_table_puts_the_report_beside_ours():
+    rows = hs.table1_rows(["hourglass_baseline", "hourglass_no_skip"])
+    acc = hs.accuracy_table(_runs(rows, [[50, 54], [40, 41]]), rows)
+    table = hs.per_joint_table(acc).set_index("variant")
+    assert table.loc["Baseline", "head"] == pytest.approx(52)
+    if (SEEDS_DIR / "tables" / "hourglass_table_1.csv").is_file():
+        assert table.loc["Baseline", "head_paper"] == pytest.approx(93.18)

@@ -14,15 +14,21 @@ from pose_helpers.core.paths import REPO_ROOT
 SEEDS_DIR = REPO_ROOT.parent / "shared" / "seeds"
 
 
-def seed_table(name: str, seeds_dir: str | Path | None = None) -> pd.DataFrame:
-    """Load a paper's table copied in ``../shared/seeds/tables/<name>.csv`` (reference only)."""
+def seed_table(
+    name: str, seeds_dir: str | Path | None = None, *, printed: bool = False
+) -> pd.DataFrame:
+    """Load a paper's table copied in ``../shared/seeds/tables/<name>.csv`` (reference only).
+
+    ``printed=True`` keeps every cell as the text it was copied as (``'79.10'``, not 79.1),
+    so that a rule can read the paper's printed precision.
+    """
     path = Path(seeds_dir or SEEDS_DIR) / "tables" / f"{name}.csv"
     if not path.is_file():
         available = (
             sorted(p.stem for p in path.parent.glob("*.csv")) if path.parent.is_dir() else []
         )
         raise FileNotFoundError(f"no seed table {name!r} at {path}; available: {available}")
-    return pd.read_csv(path)
+    return pd.read_csv(path, dtype=str, keep_default_na=False) if printed else pd.read_csv(path)
 
 
 #: Which row of which seed table describes a registered model at the seeds' scale.

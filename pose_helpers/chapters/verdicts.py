@@ -28,6 +28,7 @@ __all__ = [
     "effect_verdict",
     "margin_verdict",
     "printed_precision",
+    "table_precision",
 ]
 
 VERDICTS = ("holds", "holds in direction only", "does not hold", "not tested", "inconclusive")
@@ -120,3 +121,18 @@ def printed_precision(printed: str) -> float:
         ) from error
     decimals = len(text.split(".", 1)[1]) if "." in text else 0
     return 0.5 * 10.0**-decimals
+
+
+def table_precision(name: str, column: str) -> float:
+    """Half a unit of the finest digit printed in a column of a seed table
+    (``seed_table(name, printed=True)``): the paper's own precision for that column.
+
+    Raises:
+        ValueError: for a column with no printed number.
+    """
+    from pose_helpers.chapters.references import seed_table
+
+    values = [v for v in seed_table(name, printed=True)[column] if v.strip()]
+    if not values:
+        raise ValueError(f"column {column!r} of seed table {name!r} prints no number")
+    return min(printed_precision(v) for v in values)

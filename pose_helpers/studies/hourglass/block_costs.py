@@ -21,14 +21,18 @@ __all__ = [
     "GPU_STEP_BATCH",
     "GPU_STEP_REPEATS",
     "REPORT_TIME_COLUMNS",
+    "TIME_READINGS",
     "claim_correlations",
     "claim_note",
+    "claim_verdicts",
     "cost_table",
     "gpu_cost_table",
     "plot_claim",
+    "reading_note",
     "report_times",
     "step_note",
     "structure_table",
+    "time_readings",
 ]
 
 #: GPU timing of :func:`gpu_cost_table`: the report's batch of 24 images per training step,
@@ -214,6 +218,72 @@ def report_times(cost: pd.DataFrame) -> pd.DataFrame:
     return report.dropna(subset=["train_min"]).assign(
         min_per_epoch=lambda t: t["train_min"] / t["epochs"], params=lambda t: t["params_m"] * 1e6
     )
+
+
+#: The two readings of the report's "average training time" (its footnote: "20 epochs or
+#: minimum epochs to reach baseline mean score"): per epoch, or the whole run.
+TIME_READINGS = {"min_per_epoch": "per epoch", "train_min": "whole run"}
+
+
+def time_readings(report: pd.DataFrame) -> pd.DataFrame:
+    """:func:`claim_correlations` of the report's times under both readings
+    (:data:`TIME_READINGS`), one block of rows per reading (column ``reading``)."""
+    return pd.concat(
+        [
+            claim_correlations(report, column).assign(reading=label)
+            for column, label in TIME_READINGS.items()
+        ],
+        ignore_index=True,
+    )[["reading", "against", "n", "pearson_r", "pearson_p", "spearman_rho", "spearman_p"]]
+
+
+def claim_verdicts(readings: pd.DataFrame) -> dict[str, dict[str, float | str]]:
+    """The verdict on "training time follows the layers, not the parameters" per reading of
+    the report's times: the margin is Spearman's ρ with the kernel count minus ρ with the
+    parameters, the noise Fisher's standard error ``1 / sqrt(n - 3)`` of a correlation over
+    ``n`` rows (:func:`verdicts.margin_verdict`)."""
+    from pose_helpers.chapters import verdicts
+
+    by = readings.set_index(["reading", "against"])
+    out = {}
+    for label in dict.fromkeys(readings["reading"]):
+        kernels = float(by.loc[(label, "conv_kernels"), "spearman_rho"])
+        params = float(by.loc[(label, "params"), "spearman_rho"])
+        n = int(by.loc[(label, "params"), "n"])
+        noise = 1 / math.sqrt(n - 3) if n > 3 else math.nan
+        out[label] = {
+            "kernels_rho": kernels,
+            "params_rho": params,
+            "n": n,
+            "margin": kernels - params,
+            "noise": noise,
+            "verdict": verdicts.margin_verdict(kernels - params, noise),
+        }
+    return out
+
+
+def reading_note(report: pd.DataFrame, readings: pd.DataFrame) -> str:
+    """The claim's verdict under each reading of the report's times, and the report's
+    headline example under each (Markdown), from :func:`report_times` and
+    :func:`time_readings`."""
+    parts = [
+        f"{label}: ρ = {v['kernels_rho']:.2f} with the kernel count and {v['params_rho']:.2f} "
+        f"with the parameters, so the claim is **{v['verdict']}** (margin {v['margin']:+.2f} "
+        f"against a noise of {v['noise']:.2f}, Fisher's standard error over n = {v['n']})"
+        for label, v in claim_verdicts(readings).items()
+    ]
+    rows = report.set_index("model")
+    example = ""
+    if {"hourglass_baseline", "hourglass_no_bottleneck"} <= set(rows.index):
+        base, free = rows.loc["hourglass_baseline"], rows.loc["hourglass_no_bottleneck"]
+        example = (
+            f" Under the per-epoch reading the report's bottleneck-free design, its example of "
+            f"more parameters training faster, takes {free['min_per_epoch']:.2f} min per epoch "
+            f"against the baseline's {base['min_per_epoch']:.2f}; as whole runs, "
+            f"{free['train_min']:.0f} against {base['train_min']:.0f} min (in "
+            f"{int(free['epochs'])} and {int(base['epochs'])} epochs)."
+        )
+    return "The report's times, read two ways: " + "; ".join(parts) + "." + example
 
 
 def step_note(cost: pd.DataFrame) -> str:
