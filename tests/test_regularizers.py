@@ -469,3 +469,22 @@ def test_reweighted_group_lasso_names_a_bad_group(tiny):
         state.update(tiny, {n: torch.ones_like(p) for n, p in tiny.named_parameters()}, 0.0)
     with pytest.raises(ValueError, match="groups"):
         A1.ReweightedGroupLasso.from_json(tiny, {"omega": [1.0], "gamma": [1.0], "active": [True]})
+
+
+def test_algorithm1_printed_form_takes_the_hessian_as_measured(tiny):
+    hessian = {name: torch.full_like(p, 2.0) for name, p in tiny.named_parameters()}
+    norms = R.group_norms(tiny).double()
+    printed = A1.ReweightedGroupLasso.start(tiny)
+    printed.update(tiny, hessian, 0.5, form="printed")
+    derived = A1.ReweightedGroupLasso.start(tiny)
+    derived.update(tiny, hessian, 1.0)  # lam = 1: the two forms coincide
+    torch.testing.assert_close(printed.omega, derived.omega)
+    # printed: h = 2 whatever lam, so C = 1 / (1/gamma + 2)
+    family = printed.groups[0]
+    g = norms[: family.size]
+    c = 1 / (1 / g + 2.0)
+    torch.testing.assert_close(
+        printed.omega[: family.size], torch.sqrt(family.numel * (-c / g**2 + 1 / g).abs())
+    )
+    with pytest.raises(ValueError, match="form="):
+        printed.update(tiny, hessian, 0.5, form="guess")

@@ -32,10 +32,17 @@ from pose_helpers.compress.regularizers import (
     zero_groups_,
 )
 
-__all__ = ["OMEGA_FLOOR", "ReweightedGroupLasso", "ggn_diagonal"]
+__all__ = ["FORMS", "OMEGA_FLOOR", "ReweightedGroupLasso", "ggn_diagonal"]
 
 #: Smallest ``omega`` of a live group in Algorithm 1 (see ``ReweightedGroupLasso.update``).
 OMEGA_FLOOR = 1e-8
+#: The two forms of step 3's covariance: as the thesis prints it (Table 4.1), and as derived
+#: here from ``E + lam R`` read as likelihood x prior. With the thesis's lambdas (~1e-8) the
+#: derived form multiplies the Hessian by ~1e8, the printed one leaves it as measured.
+FORMS = {
+    "printed": "C = (Gamma^-1 + diag(H))^-1 (Table 4.1 as printed)",
+    "derived": "C = (Gamma^-1 + diag(H) / lam)^-1 (E + lam R as likelihood x prior)",
+}
 
 
 def _flat_outputs(out: Any, target_weight: torch.Tensor | None) -> torch.Tensor:
@@ -137,10 +144,11 @@ class ReweightedGroupLasso:
     4. step 4 (:meth:`prune`): groups whose ``gamma`` is below a threshold are zeroed (all of
        a filter group, BatchNorm included, so the channel is dead) and stay pruned.
 
-    ``diag(H)`` is divided by ``lam`` because the objective ``E + lam R`` is ``lam`` times
-    ``E / lam + R``, the negative log of likelihood times prior whose Hessian Algorithm 1
-    uses: on the linear model of the theory chapter, ``lam = sigma^2 / n`` and
-    ``H = X^T X / sigma^2`` are exactly this (``bayes_group_lasso`` module docstring).
+    In the ``'derived'`` form (:data:`FORMS`) ``diag(H)`` is divided by ``lam`` because the
+    objective ``E + lam R`` is ``lam`` times ``E / lam + R``, the negative log of likelihood
+    times prior whose Hessian Algorithm 1 uses: on the linear model of the theory chapter,
+    ``lam = sigma^2 / n`` and ``H = X^T X / sigma^2`` are exactly this (``bayes_group_lasso``
+    module docstring). The ``'printed'`` form takes ``diag(H)`` as the thesis prints it.
     """
 
     groups: list[LayerGroups]
@@ -169,23 +177,35 @@ class ReweightedGroupLasso:
         return group_lasso_penalty(model, lam, self.groups, weights=weights.float())
 
     @torch.no_grad()
-    def update(self, model: nn.Module, hessian: Mapping[str, torch.Tensor], lam: float) -> None:
+    def update(
+        self,
+        model: nn.Module,
+        hessian: Mapping[str, torch.Tensor],
+        lam: float,
+        form: str = "derived",
+    ) -> None:
         """Step 3: new ``gamma`` and ``omega`` from the weights and the Hessian's diagonal.
 
         Args:
             model: the network after step 1.
             hessian: ``diag(H)`` of the data term per parameter (:func:`ggn_diagonal`).
             lam: the penalty weight of step 1 (our units), > 0.
+            form: ``'derived'`` divides ``diag(H)`` by ``lam``; ``'printed'`` uses it as the
+                thesis's Table 4.1 prints (:data:`FORMS`).
 
         Raises:
-            ValueError: naming the group, when a live group's ``gamma`` or a weight's ``C`` is
-                not positive and finite (the weights are left as they are).
+            ValueError: for an unknown form or ``lam <= 0``, or naming the group, when a live
+                group's ``gamma`` or a weight's ``C`` is not positive and finite (the weights
+                are left as they are).
         """
         from pose_helpers.theory.bayes_group_lasso import algorithm1_omega
 
+        if form not in FORMS:
+            raise ValueError(f"form={form!r}; expected one of {list(FORMS)}")
         lam = check_nonnegative("lam", lam)
         if lam == 0:
             raise ValueError("lam=0: Algorithm 1 needs a positive penalty weight")
+        scale = lam if form == "derived" else 1.0
         norms = group_norms(model, self.groups).double()
         active = self.active & (norms > 0)  # an all-zero group is pruned (step 4)
         gamma = torch.where(active, norms / self.omega, torch.zeros_like(norms))
@@ -193,7 +213,10 @@ class ReweightedGroupLasso:
         start = 0
         for family in self.groups:
             stop = start + family.size
-            h = group_matrix(family_parameters(model, family, hessian), family.size).double() / lam
+            h = (
+                group_matrix(family_parameters(model, family, hessian), family.size).double()
+                / scale
+            )
             idx = np.repeat(np.arange(family.size), family.numel)
             _, _, om = algorithm1_omega(
                 gamma[start:stop].numpy(),
