@@ -16,7 +16,9 @@ channels removed) and retrained (Table 5.6); Algorithm 1 (Tables 5.7-5.8) and th
 * :mod:`.engineering`: surgery and fine-tuning (:func:`engineered_run`, :func:`engineer_cells`);
 * :mod:`.full_scale`: the engineered networks' speed at full scale;
 * :mod:`.tables`, :mod:`.findings`, :mod:`.figures`: tables beside the thesis's, text, figures;
-* :mod:`.bayesian`: Algorithm 1 (Tables 5.7-5.8); :mod:`.claims`: the summary's verdicts.
+* :mod:`.bayesian`: Algorithm 1 (Tables 5.7-5.8); :mod:`.claims`: the summary's verdicts;
+* :mod:`.lambda_transport`: what the thesis's λ means here, measured
+  (:func:`measure_transport`; the rule is :mod:`pose_helpers.compress.transport`).
 
 **Stored runs.** Every step that needs trained weights to compute a JSON-able result is one
 record of the run store (:mod:`pose_helpers.core.store`), committed under
@@ -33,7 +35,7 @@ names of the modules above are re-exported here (``compression.bayesian`` and
 
 from __future__ import annotations
 
-from pose_helpers.studies.compression import bayesian, claims
+from pose_helpers.studies.compression import bayesian, claims, lambda_transport
 from pose_helpers.studies.compression.baseline import (
     BASELINE_STUDY,
     CONTROL_STUDY,
@@ -99,6 +101,11 @@ from pose_helpers.studies.compression.findings import (
     thesis_phone_note,
 )
 from pose_helpers.studies.compression.full_scale import full_scale_latency, full_scale_models
+from pose_helpers.studies.compression.lambda_transport import (
+    FULL_SCALE_SIGMA,
+    measure_transport,
+    transport_note,
+)
 from pose_helpers.studies.compression.sparsity import (
     SPARSITY_STUDY,
     load_regularized_model,
@@ -124,6 +131,7 @@ __all__ = [
     "BASELINE_STUDY",
     "CONTROL_STUDY",
     "CPU_BASELINE",
+    "FULL_SCALE_SIGMA",
     "ENGINEERED_STUDY",
     "FULL_SCALE_INPUT",
     "FULL_SCALE_MODEL",
@@ -166,7 +174,9 @@ __all__ = [
     "full_scale_latency",
     "full_scale_models",
     "keep_ratios",
+    "lambda_transport",
     "load_baseline",
+    "measure_transport",
     "load_engineered_model",
     "load_regularized_model",
     "magnitudes_of",
@@ -194,5 +204,6 @@ __all__ = [
     "thesis_phone_note",
     "thesis_table",
     "train_baseline",
+    "transport_note",
     "weight_magnitudes",
 ]
