@@ -370,3 +370,18 @@ def test_smoke_runs_use_a_scratch_store_and_runs_are_counted(tmp_path, monkeypat
     runs = meta["execution"]["runs"]
     assert (runs["computed"], runs["loaded"], runs["record_seconds"]) == (1, 0, 12.0)
     assert meta["execution"]["seconds"] > 0 and "torch" in meta["execution"]["libraries"]
+
+
+def test_broken_data_files_are_reported_before_running(tmp_path):
+    layout = make_chapter(tmp_path)
+    path = layout.notebooks / "toy.ipynb"
+    nb = nbformat.read(str(path), as_version=4)
+    nb.cells[2].source = nb.cells[2].source.replace("READS_DATA = []", 'READS_DATA = ["mars"]')
+    nbformat.write(nb, str(path))
+    (tmp_path / "data" / "mars" / "feature").mkdir(parents=True)
+    chapter = chapters.load_chapter("toy", layout)
+    with pytest.raises(ChapterError, match="missing MARS file .*featuremap_train.npy"):
+        chapters.resolve_parameters(chapter, overrides={"data_root": str(tmp_path / "data")})
+    # no mars/ folder at all: the chapter falls back to its synthetic data
+    (tmp_path / "empty").mkdir()
+    chapters.resolve_parameters(chapter, overrides={"data_root": str(tmp_path / "empty")})

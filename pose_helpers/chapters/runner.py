@@ -330,9 +330,26 @@ def resolve_parameters(
         problems = check_values(params, checks, chapter=chapter.name)
     except ValueError as err:
         raise ChapterError(str(err)) from None
+    if not problems:  # the data files only once the parameters are sane
+        problems = _data_problems(chapter, params.get("data_root"))
     if problems:
         raise ChapterError("\n".join(f"{chapter.name}: {p}" for p in problems))
     return params
+
+
+def _data_problems(chapter: Chapter, data_root: str | None) -> list[str]:
+    """Cheap checks of the data files a chapter reads (``READS_DATA``), where present: the
+    module ``pose_helpers.data.<name>`` knows its files (``check_files``)."""
+    import importlib
+
+    problems = []
+    for name in chapter.reads_data:
+        folder = dataset_dir(name, data_root)
+        if folder is None:
+            continue  # the chapter falls back to its synthetic data and says so
+        module = importlib.import_module(f"pose_helpers.data.{name}")
+        problems += getattr(module, "check_files", lambda _: [])(folder)
+    return problems
 
 
 def _rules(value: Any) -> list[str]:
@@ -589,6 +606,7 @@ def run_chapter(
         _finalize(tmp, chapter, params, profile, digest, execution)
         # All or nothing: the tables and the notebook replace the book's copies only now.
         _publish(staging / "results", results)
+        tmp.chmod(0o644)  # mkstemp's 0600 would follow the notebook into the book
         os.replace(tmp, output)
     except BaseException as err:
         failed = _failure_message(err, chapter)
