@@ -12,6 +12,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from pose_helpers.chapters import provenance
@@ -88,11 +89,19 @@ def main(argv: list[str] | None = None) -> int:
             return _list()
         return _run(args)
     except chapters.ChapterError as err:
-        print(f"error: {err}", file=sys.stderr)
+        for line in str(err).splitlines():
+            print(f"error: {line}", file=sys.stderr)
         return 2
     except chapters.ChapterFailed as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    except (chapters.ChapterInterrupted, KeyboardInterrupt) as err:
+        print(f"interrupted: {err or 'before any chapter started'}", file=sys.stderr)
+        sys.stderr.flush()
+        # Leave now: papermill's abandoned asyncio tasks would print pages of traceback at
+        # interpreter exit. The runner has removed its temporary files; the kernel and the
+        # sweep workers stop by themselves when this process is gone (core.lifeline).
+        os._exit(130)
 
 
 if __name__ == "__main__":

@@ -221,14 +221,77 @@ def test_package_digest_ignores_docstrings_comments_and_the_runner(tmp_path):
 
 
 def test_relative_out_path_puts_results_beside_the_notebook(tmp_path, monkeypatch):
-    body = "import os\nprint(os.environ['POSE_HELPERS_RESULTS'])"
+    body = "import pandas as pd\nimport pose_helpers as ph\nph.save_table(pd.DataFrame({'a': [1]}), 'toy', 't.csv')"
     layout = make_chapter(tmp_path, body=body)
     monkeypatch.chdir(tmp_path)
-    run = chapters.run_chapter(
+    chapters.run_chapter(
         "toy", profile="smoke", out=Path("rel") / "s.ipynb", layout=layout, log=lambda *_: None
     )
-    # The kernel runs in the notebooks folder: the path it gets must not be relative.
-    assert str((tmp_path / "rel" / "results").resolve()) in outputs_text(run.output)
+    # The kernel runs in the notebooks folder: the tables must still land beside the output.
+    assert (tmp_path / "rel" / "results" / "toy" / "t.csv").read_text() == "a\n1\n"
+    assert not list((tmp_path / "rel").glob(".toy.*"))  # staging removed
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_a_late_failure_leaves_the_book_byte_identical(tmp_path):
+    table = "import pandas as pd\nimport pose_helpers as ph\nph.save_table(pd.DataFrame({'a': [V]}), 'toy', 't.csv')"
+    layout = make_chapter(tmp_path, body=table.replace("V", "1"))
+    chapters.run_chapter("toy", layout=layout, log=lambda *_: None)
+    before = _tree(layout.book)
+    assert (layout.book / "results" / "toy" / "t.csv").read_text() == "a\n1\n"
+    make_chapter(tmp_path, body=table.replace("V", "2") + "\nraise RuntimeError('late')")
+    with pytest.raises(ChapterFailed, match="left untouched"):
+        chapters.run_chapter("toy", layout=layout, log=lambda *_: None)
+    assert _tree(layout.book) == before
+    assert not [p for p in layout.book.iterdir() if p.name.startswith(".")]
+
+
+def test_orphaned_temporaries_of_a_killed_run_are_removed(tmp_path):
+    layout = make_chapter(tmp_path)
+    layout.book.mkdir(parents=True)
+    dead = 2**22 + 12345  # above Linux's default pid_max: no such process
+    orphan = layout.book / f".toy.{dead}.abc.ipynb"
+    orphan.write_text("{}")
+    (layout.book / f".toy.{dead}.def.staging" / "results").mkdir(parents=True)
+    mine = layout.book / f".toy.{os.getpid()}.keep.ipynb"  # a live runner's: kept
+    mine.write_text("{}")
+    chapters.run_chapter("toy", layout=layout, log=lambda *_: None)
+    left = sorted(p.name for p in layout.book.iterdir() if p.name.startswith("."))
+    assert left == [mine.name]
+
+
+def test_broken_constraints_are_reported_together_before_running(tmp_path):
+    layout = make_chapter(tmp_path)
+    path = layout.notebooks / "toy.ipynb"
+    nb = nbformat.read(str(path), as_version=4)
+    nb.cells[2].source += "\nCHECKS = {'scale': '> 0', 'sizes': ['non-empty', 'each >= 1']}"
+    nbformat.write(nb, str(path))
+    chapter = chapters.load_chapter("toy", layout)
+    with pytest.raises(ChapterError) as info:
+        chapters.resolve_parameters(chapter, overrides={"scale": "-1", "sizes": "[0, 2]"})
+    lines = str(info.value).splitlines()
+    assert lines == [
+        "toy: parameter 'scale' must be > 0; got -1.0",
+        "toy: every element of 'sizes' must be >= 1; got 0",
+    ]
+    nb.cells[2].source += "\nCHECKS = {'scale': 'positive'}"
+    nbformat.write(nb, str(path))
+    with pytest.raises(ChapterError, match="CHECKS.*'scale'.*not one of"):
+        chapters.resolve_parameters(chapters.load_chapter("toy", layout))
+
+
+def test_a_relative_data_root_is_resolved_against_the_callers_directory(tmp_path, monkeypatch):
+    layout = make_chapter(tmp_path)
+    (tmp_path / "data").mkdir()
+    monkeypatch.chdir(tmp_path)
+    chapter = chapters.load_chapter("toy", layout)
+    params = chapters.resolve_parameters(chapter, overrides={"data_root": "data"})
+    assert params["data_root"] == str((tmp_path / "data").resolve())
+    with pytest.raises(ChapterError, match="no such file or folder"):
+        chapters.resolve_parameters(chapter, overrides={"data_root": "missing"})
 
 
 def _package(tmp_path):
@@ -307,3 +370,18 @@ def test_smoke_runs_use_a_scratch_store_and_runs_are_counted(tmp_path, monkeypat
     runs = meta["execution"]["runs"]
     assert (runs["computed"], runs["loaded"], runs["record_seconds"]) == (1, 0, 12.0)
     assert meta["execution"]["seconds"] > 0 and "torch" in meta["execution"]["libraries"]
+
+
+def test_broken_data_files_are_reported_before_running(tmp_path):
+    layout = make_chapter(tmp_path)
+    path = layout.notebooks / "toy.ipynb"
+    nb = nbformat.read(str(path), as_version=4)
+    nb.cells[2].source = nb.cells[2].source.replace("READS_DATA = []", 'READS_DATA = ["mars"]')
+    nbformat.write(nb, str(path))
+    (tmp_path / "data" / "mars" / "feature").mkdir(parents=True)
+    chapter = chapters.load_chapter("toy", layout)
+    with pytest.raises(ChapterError, match="missing MARS file .*featuremap_train.npy"):
+        chapters.resolve_parameters(chapter, overrides={"data_root": str(tmp_path / "data")})
+    # no mars/ folder at all: the chapter falls back to its synthetic data
+    (tmp_path / "empty").mkdir()
+    chapters.resolve_parameters(chapter, overrides={"data_root": str(tmp_path / "empty")})

@@ -118,9 +118,14 @@ def _literals(tree: ast.AST):
         ):
             yield node.lineno, float(node.value)
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):  # prose and captions
-            text = re.sub(r"(?:eqs?\.|Eqs?\.|Tables?|Fig\.|Figure|§)\s*[\d.,–-]+", "", node.value)
-            for number in re.findall(r"(?<![\w.])\d+\.\d+(?![\w.])", text):
-                yield node.lineno, float(number)
+            for number in _prose_numbers(node.value):
+                yield node.lineno, number
+
+
+def _prose_numbers(text: str) -> list[float]:
+    """The decimal numbers of a text, leaving out references (eq. 5.1, Table 5.4, §4.3)."""
+    text = re.sub(r"(?:eqs?\.|Eqs?\.|Tables?|Fig\.|Figure|§)\s*[\d.,–-]+", "", text)
+    return [float(n) for n in re.findall(r"(?<![\w.])\d+\.\d+(?![\w.])", text)]
 
 
 @pytest.mark.skipif(not (SEEDS_DIR / "tables").is_dir(), reason="needs ../shared/seeds")
@@ -143,6 +148,12 @@ def test_no_paper_numbers_typed_in_code():
             if cell["cell_type"] == "code":
                 tree = ast.parse("".join(cell["source"]))
                 found += hits(f"notebooks/{path.name} cell {index}", tree)
+            elif cell["cell_type"] == "markdown":  # prose computes its numbers in a cell too
+                found += [
+                    f"notebooks/{path.name} cell {index} (markdown) types {value:g}"
+                    for value in _prose_numbers("".join(cell["source"]))
+                    if any(math.isclose(value, p, rel_tol=1e-9) for p in papers)
+                ]
     assert not found, "paper numbers typed in code (read them with ph.seed_table):\n" + "\n".join(
         found
     )

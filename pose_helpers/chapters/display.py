@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from pose_helpers.core.io import write_text
+from pose_helpers.core.lifeline import RUNNER_PID_ENV, watch_runner
 from pose_helpers.core.paths import cache_dir
 from pose_helpers.core.repro import seed_everything
 from pose_helpers.core.store import use_scratch_store
@@ -21,8 +22,11 @@ def setup_notebook(
 
     With ``profile="smoke"`` the run store and the cache point at a new scratch folder
     (:func:`pose_helpers.core.store.use_scratch_store`): smoke runs are always computed from
-    scratch, never read from or written to the book's store.
+    scratch, never read from or written to the book's store. Under the chapter runner the
+    kernel stops when the runner dies (:func:`pose_helpers.core.lifeline.watch_runner`).
     """
+    if os.environ.get(RUNNER_PID_ENV):
+        watch_runner()
     if profile == "smoke":
         use_scratch_store()
     import matplotlib

@@ -4,9 +4,14 @@ A chapter is ``notebooks/CHAPTER.ipynb``. Its ``parameters`` cell holds the ``bo
 profile's values, its ``profiles`` cell the values that differ in the ``smoke`` and
 ``paper`` profiles and the datasets it reads (see CONTRIBUTING.md). The runner
 
-* validates the chapter name, parameter names and value types before executing anything;
-* executes into a temporary file and moves it into place only on success, so a failing
-  chapter leaves the previous copy untouched and the failing cell is reported;
+* validates the chapter name, parameter names, value types and the chapter's declared
+  constraints (``CHECKS``, :mod:`.checks`) before executing anything, and resolves a
+  relative ``data_root`` against the caller's working directory;
+* executes into a temporary file and writes the chapter's tables into a staging folder; only
+  when the whole notebook succeeded do the notebook and the tables replace the book's copies,
+  so a failing chapter leaves the book untouched and the failing cell is reported;
+* tells the kernel its process id (``POSE_HELPERS_RUNNER_PID``), so that the kernel and its
+  sweep workers stop when the runner dies (:mod:`pose_helpers.core.lifeline`);
 * hides the injected-parameters cell in the rendered book and shows the parameters the
   chapter ran with in one visible line;
 * stores a fingerprint of the notebook, its parameters, the ``pose_helpers`` source, the
@@ -20,6 +25,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -31,7 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from pose_helpers.chapters import provenance
-from pose_helpers.core import codegraph
+from pose_helpers.chapters.checks import check_values
+from pose_helpers.core import codegraph, lifeline
 from pose_helpers.core.io import write_json
 from pose_helpers.core.paths import CACHE_ENV, REPO_ROOT, cache_dir, dataset_dir
 from pose_helpers.core.store import RUN_LOG_ENV, RUNS_ENV
@@ -49,6 +56,10 @@ class ChapterError(ValueError):
 
 class ChapterFailed(RuntimeError):
     """A chapter raised while executing; the previous output was left untouched."""
+
+
+class ChapterInterrupted(RuntimeError):
+    """A chapter run stopped by Ctrl-C; its finished runs are stored, the book untouched."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +106,7 @@ class Chapter:
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     reads_data: tuple[str, ...] = ()
     reads_results: tuple[str, ...] = ()  # book/results/<study> folders of other chapters
+    checks: dict[str, Any] = field(default_factory=dict)  # CHECKS: constraints (:mod:`.checks`)
 
     def defaults(self) -> dict[str, Any]:
         return {name: p.default for name, p in self.parameters.items()}
@@ -149,12 +161,14 @@ def load_chapter(name: str, layout: Layout = Layout()) -> Chapter:
     profiles: dict[str, dict[str, Any]] = {}
     reads: tuple[str, ...] = ()
     results: tuple[str, ...] = ()
+    checks: dict[str, Any] = {}
     profiles_cell = _tagged_cell(nb, "profiles")
     if profiles_cell is not None:
         values = _literal_assignments(profiles_cell.source, where=f"{name}: profiles cell")
         profiles = values.get("PROFILES", {}) or {}
         reads = tuple(values.get("READS_DATA", ()) or ())
         results = tuple(values.get("READS_RESULTS", ()) or ())
+        checks = dict(values.get("CHECKS", {}) or {})
         for profile, overrides in profiles.items():
             if profile not in PROFILES:
                 raise ChapterError(
@@ -173,6 +187,7 @@ def load_chapter(name: str, layout: Layout = Layout()) -> Chapter:
         profiles=profiles,
         reads_data=reads,
         reads_results=results,
+        checks=checks,
     )
 
 
@@ -283,7 +298,16 @@ def coerce(param: Parameter, value: Any) -> Any:
 def resolve_parameters(
     chapter: Chapter, profile: str = DEFAULT_PROFILE, overrides: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Defaults, then the profile's values, then the caller's overrides (validated)."""
+    """Defaults, then the profile's values, then the caller's overrides, checked.
+
+    A relative ``data_root`` is resolved here, once, against the caller's working directory
+    (the kernel runs elsewhere). Every constraint the chapter declares (``CHECKS``) and the
+    existence of a given ``data_root`` are checked; all broken ones are reported together.
+
+    Raises:
+        ChapterError: an unknown profile or parameter, a value of the wrong type, or broken
+            constraints (one line each).
+    """
     if profile not in PROFILES:
         raise ChapterError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
     params = chapter.defaults()
@@ -297,7 +321,39 @@ def resolve_parameters(
         params[name] = coerce(chapter.parameters[name], value)
     if "profile" in chapter.parameters:
         params["profile"] = profile
+    if isinstance(params.get("data_root"), str) and params["data_root"]:
+        params["data_root"] = str(Path(params["data_root"]).expanduser().resolve())
+    checks = {**chapter.checks}
+    if "data_root" in params:
+        checks["data_root"] = [*_rules(checks.get("data_root")), "path"]
+    try:
+        problems = check_values(params, checks, chapter=chapter.name)
+    except ValueError as err:
+        raise ChapterError(str(err)) from None
+    if not problems:  # the data files only once the parameters are sane
+        problems = _data_problems(chapter, params.get("data_root"))
+    if problems:
+        raise ChapterError("\n".join(f"{chapter.name}: {p}" for p in problems))
     return params
+
+
+def _data_problems(chapter: Chapter, data_root: str | None) -> list[str]:
+    """Cheap checks of the data files a chapter reads (``READS_DATA``), where present: the
+    module ``pose_helpers.data.<name>`` knows its files (``check_files``)."""
+    import importlib
+
+    problems = []
+    for name in chapter.reads_data:
+        folder = dataset_dir(name, data_root)
+        if folder is None:
+            continue  # the chapter falls back to its synthetic data and says so
+        module = importlib.import_module(f"pose_helpers.data.{name}")
+        problems += getattr(module, "check_files", lambda _: [])(folder)
+    return problems
+
+
+def _rules(value: Any) -> list[str]:
+    return [] if value is None else [value] if isinstance(value, str) else list(value)
 
 
 # --------------------------------------------------------------------------- fingerprint
@@ -522,9 +578,13 @@ def run_chapter(
     log(f"{name}: executing with profile {profile!r} -> {_display_path(output)}")
     start = time.perf_counter()
     output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".ipynb", dir=output.parent)
+    _remove_orphans(output.parent, name)
+    # Temporary names carry this process's id, so a later run knows which ones were orphaned.
+    stem = f".{name}.{os.getpid()}."
+    fd, tmp_name = tempfile.mkstemp(prefix=stem, suffix=".ipynb", dir=output.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    staging = Path(tempfile.mkdtemp(prefix=stem, suffix=".staging", dir=output.parent)).resolve()
     # Absolute: the kernel runs in notebooks/, where a relative path would land elsewhere.
     results = (
         layout.book.resolve() / "results"
@@ -533,20 +593,57 @@ def run_chapter(
     )
     try:
         with _run_environment(profile) as run_log:
-            _execute(chapter, params, tmp, results)
+            try:
+                _execute(chapter, params, tmp, staging / "results")
+            except KeyboardInterrupt:
+                done = provenance.read_run_log(run_log)["computed"]
+                raise ChapterInterrupted(
+                    f"{name}: interrupted after {done} newly finished runs (stored: the same "
+                    "command resumes); the book's notebook and tables were left untouched"
+                ) from None
             runs = provenance.read_run_log(run_log)
         execution = provenance.execution_record(time.perf_counter() - start, runs)
         _finalize(tmp, chapter, params, profile, digest, execution)
+        # All or nothing: the tables and the notebook replace the book's copies only now.
+        _publish(staging / "results", results)
+        tmp.chmod(0o644)  # mkstemp's 0600 would follow the notebook into the book
         os.replace(tmp, output)
     except BaseException as err:
         failed = _failure_message(err, chapter)
-        tmp.unlink(missing_ok=True)
         if failed is not None:
             raise ChapterFailed(failed) from None
         raise
+    finally:
+        tmp.unlink(missing_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)
     seconds = time.perf_counter() - start
     log(f"{name}: done in {seconds:.1f} s")
     return RunResult(name, output, profile, True, seconds, digest)
+
+
+def _publish(staged: Path, results: Path) -> None:
+    """Move every staged table into ``results`` (same relative path), each atomically."""
+    if not staged.is_dir():
+        return
+    for path in sorted(staged.rglob("*")):
+        if path.is_file():
+            target = results / path.relative_to(staged)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+
+
+def _remove_orphans(folder: Path, name: str) -> None:
+    """Remove the temporary notebooks and staging folders of earlier runs of ``name`` whose
+    runner is gone (killed before it could clean up)."""
+    for path in folder.glob(f".{name}.*"):
+        parts = path.name.split(".")
+        pid = parts[2] if len(parts) > 3 else ""
+        if pid.isdigit() and lifeline.alive(int(pid)):
+            continue  # a run in progress (another runner)
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -554,10 +651,12 @@ def _run_environment(profile: str) -> Iterator[Path]:
     """A run log for the store (counts the chapter's runs) and, for the smoke profile, a
     scratch run store and cache: smoke runs are always computed from scratch, so a change in
     training behaviour shows up as an nbval failure. The environment is restored after."""
-    before = {k: os.environ.get(k) for k in (RUN_LOG_ENV, RUNS_ENV, CACHE_ENV)}
+    keys = (RUN_LOG_ENV, RUNS_ENV, CACHE_ENV, lifeline.RUNNER_PID_ENV)
+    before = {k: os.environ.get(k) for k in keys}
     with tempfile.TemporaryDirectory(prefix="pose-helpers-run-") as folder:
         log = Path(folder) / "runs.jsonl"
         os.environ[RUN_LOG_ENV] = str(log)
+        os.environ[lifeline.RUNNER_PID_ENV] = str(os.getpid())
         if profile == "smoke":
             os.environ[RUNS_ENV] = str(Path(folder) / "runs")
             os.environ[CACHE_ENV] = str(Path(folder) / "cache")
@@ -661,7 +760,8 @@ def _failure_message(err: BaseException, chapter: Chapter) -> str | None:
     indented = "\n".join("    " + line for line in (err.source or "").splitlines())
     return (
         f"chapter {chapter.name!r} failed in cell {index} (exec count {err.exec_count}): "
-        f"{err.ename}: {err.evalue}\n{indented}\nthe previous output was left untouched"
+        f"{err.ename}: {err.evalue}\n{indented}\nthe book's notebook and tables were left "
+        "untouched"
     )
 
 

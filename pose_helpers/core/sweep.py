@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pose_helpers.core import lifeline
 from pose_helpers.core.progress import progress_bar
 from pose_helpers.core.store import RunStore, jsonable
 
@@ -93,8 +94,11 @@ def study_version(fn: Callable) -> str:
 # --------------------------------------------------------------------------- workers
 
 
-def _init_worker() -> None:
-    """Worker processes use one torch thread (two 1-thread workers beat one 2-thread one)."""
+def _init_worker(starter: int = 0, *, parent: bool = True) -> None:
+    """Worker processes use one torch thread (two 1-thread workers beat one 2-thread one),
+    and stop when the process that started the sweep (``starter``), their parent or the
+    chapter runner dies (:mod:`pose_helpers.core.lifeline`)."""
+    lifeline.watch_runner(starter, parent=parent)
     os.environ["OMP_NUM_THREADS"] = "1"
     os.environ["MKL_NUM_THREADS"] = "1"
     try:
@@ -138,8 +142,9 @@ def _run_point(fn: Callable, point: Mapping[str, Any], *, catch: bool = True) ->
     return {"record": record, "seconds": time.perf_counter() - t0, "error": None}
 
 
-def _run_point_in_ray(fn: Callable, point: Mapping[str, Any]) -> dict[str, Any]:
-    _init_worker()
+def _run_point_in_ray(fn: Callable, point: Mapping[str, Any], driver: int = 0) -> dict[str, Any]:
+    # A Ray worker's parent is Ray's raylet, not the driver: watch the driver itself.
+    _init_worker(driver, parent=False)
     return _run_point(fn, point)
 
 
@@ -250,6 +255,12 @@ def run_sweep(
             _run_processes(fn, calls, workers, finish)
         else:
             _run_ray(fn, calls, workers, address, finish)
+    except KeyboardInterrupt:
+        done = sum(1 for key in set(keys) if key in entries)
+        raise KeyboardInterrupt(
+            f"sweep {name!r} interrupted after {done} of {len(set(keys))} runs; the finished "
+            "ones are stored and the same command resumes"
+        ) from None
     finally:
         bar.close()
     return _frame(points, keys, entries)
@@ -295,7 +306,10 @@ def _run_processes(
         ) from err
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(
-        max_workers=min(workers, len(todo)), mp_context=context, initializer=_init_worker
+        max_workers=min(workers, len(todo)),
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(os.getpid(),),
     )
     failure: RuntimeError | None = None
     try:
@@ -351,7 +365,7 @@ def _run_ray(
                 os.environ["PYTHONPATH"] = before
     try:
         remote = ray.remote(num_cpus=1, max_retries=0)(_run_point_in_ray)
-        pending = {remote.remote(fn, point): key for key, point in todo.items()}
+        pending = {remote.remote(fn, point, os.getpid()): key for key, point in todo.items()}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:

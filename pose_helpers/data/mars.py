@@ -33,6 +33,7 @@ __all__ = [
     "MOVEMENTS",
     "SPLITS",
     "RadarWindows",
+    "check_files",
     "check_split",
     "load_split",
     "window_indices",
@@ -83,6 +84,39 @@ def check_split(split: str) -> None:
     """Raise ``ValueError`` unless ``split`` is one of :data:`SPLITS`."""
     if split not in SPLITS:
         raise ValueError(f"split={split!r}; expected one of {SPLITS}")
+
+
+def check_files(folder: Path) -> list[str]:
+    """Cheap checks of a ``mars/`` folder before a chapter reads it: every split's three
+    files exist, the arrays' headers (not their data) have the expected shapes and agree,
+    and each index file starts with the expected columns. One line per problem."""
+    problems = []
+    feature = Path(folder) / "feature"
+    for split in SPLITS:
+        paths = {
+            "features": feature / f"featuremap_{split}.npy",
+            "labels": feature / f"labels_{split}.npy",
+            "index": feature / f"index_{split}.csv",
+        }
+        missing = [str(p) for p in paths.values() if not p.is_file()]
+        if missing:
+            problems += [f"missing MARS file {m}" for m in missing]
+            continue
+        try:
+            features = np.load(paths["features"], mmap_mode="r", allow_pickle=False)
+            labels = np.load(paths["labels"], mmap_mode="r", allow_pickle=False)
+        except (ValueError, OSError, EOFError) as err:
+            problems.append(f"cannot read a MARS {split} array in {feature}: {err}")
+            continue
+        if features.ndim != 4 or features.shape[1:] != FRAME_SHAPE:
+            problems.append(f"{paths['features']}: shape {features.shape}, expected (N, 8, 8, 5)")
+        if labels.shape != (features.shape[0], 57):
+            problems.append(f"{paths['labels']}: shape {labels.shape}, expected (N, 57)")
+        with open(paths["index"]) as f:
+            header = f.readline().strip().split(",")
+        if not set(INDEX_COLUMNS) <= set(header):
+            problems.append(f"{paths['index']}: header {header}, expected columns {INDEX_COLUMNS}")
+    return problems
 
 
 def _feature_dir(root: str | os.PathLike | None) -> Path:

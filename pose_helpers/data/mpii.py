@@ -31,6 +31,7 @@ from pose_helpers.core.paths import data_root, dataset_dir
 
 __all__ = [
     "FLIP_PAIRS",
+    "check_files",
     "HEAD",
     "JOINT_GROUPS",
     "JOINT_NAMES",
@@ -165,6 +166,51 @@ def mpii_dir(root: PathLike | None = None) -> Path:
             f"MPII annotations not found: {where} (set $POSE_HELPERS_DATA or pass root=...)"
         )
     return path
+
+
+def check_files(folder: Path) -> list[str]:
+    """Cheap checks of an ``mpii/`` folder before a chapter reads it: the annotation files
+    exist and their headers (MATLAB variables, HDF5 keys, the CSV's first line) hold what the
+    loaders need. One line per problem; the loaders check the values themselves."""
+    from scipy.io import whosmat
+
+    folder = Path(folder)
+    problems = []
+    mats = {"gt_valid.mat": "pos_gt_src", **{f"{n}.mat": "preds" for n in PREDICTION_NAMES}}
+    for name, variable in mats.items():
+        path = folder / name
+        if not path.is_file():
+            if name == "gt_valid.mat":
+                problems.append(f"missing MPII file {path}")
+            continue
+        try:
+            names = {entry[0] for entry in whosmat(path)}
+        except Exception as err:  # noqa: BLE001 - scipy raises many types for junk input
+            problems.append(f"cannot read {path}: {type(err).__name__}: {err}")
+            continue
+        if variable not in names:
+            problems.append(f"{path}: no variable {variable!r} (has {sorted(names)})")
+    path = folder / "valid.h5"
+    if path.is_file():
+        import h5py
+
+        try:
+            with h5py.File(path, "r") as f:
+                keys = set(f.keys())
+        except Exception as err:  # noqa: BLE001 - h5py raises OSError and others for junk
+            problems.append(f"cannot read {path}: {type(err).__name__}: {err}")
+        else:
+            if not {"center", "scale", "part"} <= keys:
+                problems.append(f"{path}: keys {sorted(keys)}, expected center, scale, part")
+    path = folder / "train_joints.csv"
+    if path.is_file():
+        with open(path) as f:
+            fields = f.readline().strip().split(",")
+        if len(fields) != 1 + 2 * NUM_JOINTS:
+            problems.append(
+                f"{path}: first line has {len(fields)} fields, expected {1 + 2 * NUM_JOINTS}"
+            )
+    return problems
 
 
 def _file(name: str, root: PathLike | None) -> Path:
