@@ -8,7 +8,8 @@ is committed; checkpoints stay in the uncommitted cache (``.cache/checkpoints/<s
 A chapter whose records exist re-executes on a fresh clone without training.
 
 A record that does not parse, or whose study, version or settings disagree with its key,
-is reported by name (a :class:`StoreWarning`) and recomputed, never used.
+is reported by name (a :class:`StoreWarning`), moved aside (``<key>.json.corrupt``, kept
+for inspection) and recomputed, never used.
 
 The ``smoke`` profile never uses the store: :func:`use_scratch_store` points the store and
 the cache at a new temporary folder, so ``make test`` computes every smoke run from
@@ -32,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from pose_helpers.core.io import read_json, write_json
+from pose_helpers.core.io import move_aside, read_json, write_json
 from pose_helpers.core.paths import CACHE_ENV, REPO_ROOT, cache_dir
 
 __all__ = [
@@ -55,7 +56,8 @@ RECORD_FORMAT = 1
 
 
 class StoreWarning(UserWarning):
-    """A stored record was not used (it did not parse or did not match its key)."""
+    """A stored record was not used (it did not parse or did not match its key); it was
+    moved aside and its run is recomputed."""
 
 
 def runs_root() -> Path:
@@ -142,15 +144,20 @@ class RunStore:
         return cache_dir("checkpoints", self.study) / f"{self.key(settings)}{suffix}"
 
     def load(self, settings: Mapping[str, Any]) -> dict[str, Any] | None:
-        """The stored record of a run, or None (missing, or reported and ignored)."""
+        """The stored record of a run, or None (missing, or reported, moved aside and
+        ignored: the caller recomputes it)."""
         path = self.path(settings)
         if not path.is_file():
             return None
         record = read_json(path)
         problem = self._problem(record, settings)
         if problem is not None:
+            # moved, not left: the warning is not repeated on every read, the file is kept
+            aside = move_aside(path)
             warnings.warn(
-                f"run store: {path} {problem}; recomputing it", StoreWarning, stacklevel=2
+                f"run store: {path} {problem}; moved aside to {aside.name}, recomputing it",
+                StoreWarning,
+                stacklevel=2,
             )
             return None
         _log_use("loaded", record)
