@@ -51,6 +51,9 @@ def test_cache_summary_counts_checkpoints_and_their_hours(cache):
     text = describe_cache(summary)
     assert "2 checkpoint files (*.pt): about 1.5 h of training" in text
     assert "1 checkpoint file of no run record" in text and "1 damaged file" in text
+    assert ": 4 files, 0.0 MB" in text
+    unknown = describe_cache(cache_summary(folder, runs / "none"))
+    assert "2 checkpoint files (*.pt)\n" in unknown and "training time is unknown" in unknown
     empty = cache_summary(folder / "none", runs)
     assert empty["files"] == 0 and "nothing to delete" in describe_cache(empty)
 

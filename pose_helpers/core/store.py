@@ -265,17 +265,22 @@ def describe_cache(summary: Mapping[str, Any]) -> str:
     """:func:`cache_summary` in a few lines for a person deciding whether to delete it."""
     if not summary["files"]:
         return f"{summary['cache']} is empty or absent: nothing to delete"
-    lines = [
-        f"{summary['cache']}: {_count(summary['files'], 'file')}, {summary['bytes'] / 1e9:.2f} GB",
-        f"  {_count(summary['checkpoints'], 'checkpoint file')} (*.pt): about "
-        f"{summary['hours']:.1f} h of training, by the records of the "
-        f"{_count(summary['runs'], 'run')} that made them",
-    ]
-    if summary["unrecorded"]:
+    size = summary["bytes"]
+    size_text = f"{size / 1e9:.1f} GB" if size >= 1e9 else f"{size / 1e6:.1f} MB"
+    checkpoints = f"  {_count(summary['checkpoints'], 'checkpoint file')} (*.pt)"
+    if summary["runs"]:
+        checkpoints += (
+            f": about {summary['hours']:.1f} h of training, by the records of the "
+            f"{_count(summary['runs'], 'run')} that made them"
+        )
+    lines = [f"{summary['cache']}: {_count(summary['files'], 'file')}, {size_text}", checkpoints]
+    if summary["unrecorded"] and summary["runs"]:
         lines.append(
             f"  {_count(summary['unrecorded'], 'checkpoint file')} of no run record "
             "(training time not counted)"
         )
+    elif summary["unrecorded"]:
+        lines.append("  no run record names them: their training time is unknown")
     if summary["moved_aside"]:
         lines.append(f"  {_count(summary['moved_aside'], 'damaged file')} moved aside (*.corrupt)")
     lines.append("Deleting it loses those weights: a chapter that needs them trains them again.")
