@@ -11,6 +11,10 @@ MATHJAX_VERSION := 3.2.2
 MATHJAX := $(VENV)/mathjax/static/mathjax/tex-mml-chtml.js
 PYTEST_WORKERS ?= 2
 REMOTE ?= origin
+# `make clean-cache FORCE=1` (or YES=1) deletes without asking, for scripts.
+CONFIRMED := $(filter 1 y yes true,$(FORCE) $(YES))
+# JupyterLab refuses to start as root (containers) without this flag.
+LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export JUPYTER_PATH := $(CURDIR)/$(VENV)/share/jupyter
 export MPLBACKEND := Agg
@@ -18,12 +22,33 @@ export MPLBACKEND := Agg
 .PHONY: help setup book chapters html test unit nbval lint format baselines strip publish lab clean clean-cache screenshot
 
 help:
-	@echo "make book       set up .venv, execute stale chapters (book profile), build _build/html"
-	@echo "make test       set up .venv, run lint, unit tests and nbval regression tests"
-	@echo "make baselines  re-execute every chapter with the smoke profile into tests/notebooks/"
-	@echo "make lab        JupyterLab on notebooks/ with the project's kernel"
-	@echo "make publish    push _build/html to the gh-pages branch of REMOTE (default: origin)"
-	@echo "make strip      remove outputs from the source notebooks in notebooks/"
+	@echo "make book         set up .venv, execute stale chapters (book profile), build _build/html"
+	@echo "make test         set up .venv, run lint, unit tests and nbval regression tests"
+	@echo "make baselines    re-execute every chapter with the smoke profile into tests/notebooks/"
+	@echo "make lab          JupyterLab on notebooks/ with the project's kernel"
+	@echo "make publish      push _build/html to the gh-pages branch of REMOTE (default: origin)"
+	@echo "make strip        remove outputs from the source notebooks in notebooks/"
+	@echo "make format       ruff format and ruff check --fix"
+	@echo "make clean        delete _build"
+	@echo "make clean-cache  delete .cache: the checkpoints of every training run, HOURS of training"
+	@echo "                  to recompute; says what it holds and asks first (FORCE=1: no question)"
+	@echo ""
+	@echo "The chapter runner (what make book calls; python is $(PY)):"
+	@echo "  python -m pose_helpers list        chapters, their parameters, defaults and profile values"
+	@echo "  python -m pose_helpers run CHAPTER [--profile smoke|book|paper] [-p NAME VALUE]..."
+	@echo "                                     [--out FILE] [--force]   (without --out: book/CHAPTER.ipynb)"
+	@echo "  python -m pose_helpers run --all   every chapter whose inputs changed"
+	@echo "  python -m pose_helpers cache-info  what .cache holds: checkpoints, hours of training"
+	@echo ""
+	@echo "Profiles: smoke  seconds per chapter, tiny shapes: the nbval baselines (make test)"
+	@echo "          book   the default: what the published book shows, sized for a 2-core CPU"
+	@echo "          paper  the papers' full scale, for a machine with a GPU"
+	@echo ""
+	@echo "Environment:"
+	@echo "  POSE_HELPERS_DATA     the real data (MPII, MARS); default ../shared/data, else synthetic data"
+	@echo "  POSE_HELPERS_CACHE    checkpoints and renders; default .cache (never committed)"
+	@echo "  POSE_HELPERS_RUNS     the run records; default book/runs (committed)"
+	@echo "  POSE_HELPERS_RESULTS  where a chapter writes its result tables (the runner sets it)"
 
 setup: $(INSTALLED)
 
@@ -83,13 +108,23 @@ publish: $(INSTALLED)
 		--message "Publish the book" _build/html
 
 lab: $(INSTALLED)
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(LAB_ROOT)
 
 clean:
 	rm -rf _build
 
+# The cache holds every run's checkpoints: hours of training. Say what is there and ask
+# (no answer, as from a script without FORCE=1, keeps it). Counting is Python's
+# (`pose_helpers cache-info`); without .venv only the size is shown.
 clean-cache:
-	rm -rf .cache
+	@if [ ! -e .cache ]; then echo "no .cache: nothing to delete"; exit 0; fi; \
+	if [ -x $(PY) ]; then $(PY) -m pose_helpers cache-info --cache .cache; \
+	else echo ".cache: $$(du -sh .cache | cut -f1) (no .venv to count its checkpoints)"; fi; \
+	if [ -z "$(CONFIRMED)" ]; then \
+		read -r -p "Delete .cache? [y/N] " answer || answer=; \
+		case "$$answer" in [yY]|[yY][eE][sS]) ;; *) echo "kept .cache"; exit 0;; esac; \
+	fi; \
+	rm -rf .cache; echo "deleted .cache"
 
 # A real-browser check of a rendered page (math and figures): needs Debian's chromium.
 PAGE ?= book/regularization_theory

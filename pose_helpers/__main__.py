@@ -1,4 +1,4 @@
-"""Command line: ``python -m pose_helpers list | run CHAPTER [...] | run --all``.
+"""Command line: ``python -m pose_helpers list | run CHAPTER [...] | run --all | cache-info``.
 
 Examples::
 
@@ -7,6 +7,7 @@ Examples::
     python -m pose_helpers run regularization_theory --profile smoke --out /tmp/t.ipynb
     python -m pose_helpers run regularization_theory -p seed 3 -p noise 0.5 --out mine.ipynb
     python -m pose_helpers run --all                                  # every stale chapter
+    python -m pose_helpers cache-info                                 # what the cache holds
 """
 
 from __future__ import annotations
@@ -42,7 +43,19 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--out", help="write the executed notebook here instead of book/CHAPTER.ipynb")
     run.add_argument("--force", action="store_true", help="execute even if up to date")
+
+    info = sub.add_parser(
+        "cache-info", help="what the cache holds: files, checkpoints, hours of training"
+    )
+    info.add_argument("--cache", help="the cache folder (default: $POSE_HELPERS_CACHE or .cache)")
     return parser
+
+
+def _cache_info(args: argparse.Namespace) -> int:
+    from pose_helpers.core.store import cache_summary, describe_cache
+
+    print(describe_cache(cache_summary(args.cache)))
+    return 0
 
 
 def _list() -> int:
@@ -87,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "list":
             return _list()
+        if args.command == "cache-info":
+            return _cache_info(args)
         return _run(args)
     except chapters.ChapterError as err:
         for line in str(err).splitlines():

@@ -89,6 +89,42 @@ def test_bayesian_run_outers_cells_cache_and_resume(cache, monkeypatch):
     assert again["cells"][0]["sparsity"] == pytest.approx(record["cells"][0]["sparsity"])
 
 
+def test_a_damaged_outer_is_moved_aside_and_trained_again(cache, monkeypatch):
+    from pose_helpers.core.io import CorruptFileWarning
+
+    args = dict(baseline=TINY, thresholds=[0.01, 0.001], **RUN)
+    record = B.bayesian_run(1e-6, **args)
+    folder = C.checkpoint_folder()
+    outer1 = folder / f"bayesian-{record['key']}-outer1.pt"
+    outer1.write_bytes(outer1.read_bytes()[:100])
+    outers = []
+    real_fit = train.fit
+
+    def counting_fit(*args, **kwargs):
+        if kwargs.get("extra_loss") is not None:  # an outer (the baseline loads through fit too)
+            outers.append(1)
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(train, "fit", counting_fit)
+    with pytest.warns(CorruptFileWarning, match=rf"{outer1.name} does not load"):
+        again = B.bayesian_run(1e-6, **args)
+    assert len(outers) == 1  # that outer alone was trained again
+    assert (folder / f"{outer1.name}.corrupt").stat().st_size == 100  # kept beside
+    assert again["cells"][0]["sparsity"] == pytest.approx(record["cells"][0]["sparsity"])
+
+    # the final weights, read to use them: named, moved aside, and what to do about it
+    final = folder / record["checkpoint"]
+    final.write_bytes(b"")
+    with (
+        pytest.warns(CorruptFileWarning),
+        pytest.raises(FileNotFoundError, match=rf"{final.name} did not load.*call bayesian_run"),
+    ):
+        B.load_bayesian_model(record, TINY)
+    assert (folder / f"{final.name}.corrupt").is_file()
+    B.bayesian_run(1e-6, **args)  # doing what it says trains the last outer again
+    assert len(outers) == 2 and B.load_bayesian_model(record, TINY)[0] is not None
+
+
 def test_bayesian_engineering_is_exact(cache):
     record = B.bayesian_run(1e-6, baseline=TINY, **RUN)
     _, state = B.load_bayesian_model(record, TINY)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 
+import pytest
+
+from pose_helpers.core.io import CorruptFileWarning
 from pose_helpers.train import runs as experiments
 
 TINY = dict(
@@ -55,3 +59,30 @@ def test_initialization_depends_on_the_seed_alone(tmp_path):
     torch.rand(100)  # what the process drew before must not matter
     second = experiments.synthpose_run("hourglass_baseline", checkpoint_dir=tmp_path / "b", **TINY)
     assert second["history"][0]["train_loss"] == first["history"][0]["train_loss"]
+
+
+def test_a_damaged_checkpoint_is_moved_aside_and_its_run_trained_again(tmp_path):
+    first = experiments.synthpose_run("hourglass_baseline", checkpoint_dir=tmp_path, **TINY)
+    path = tmp_path / f"{first['key']}.pt"
+    cut = path.read_bytes()[: path.stat().st_size // 2]
+    path.write_bytes(cut)  # a copy cut short: torch cannot read the zip archive
+    with pytest.warns(CorruptFileWarning, match=re.escape(f"{path} does not load")) as caught:
+        again = experiments.synthpose_run("hourglass_baseline", checkpoint_dir=tmp_path, **TINY)
+    assert len(caught) == 1 and f"{path.name}.corrupt" in str(caught[0].message)
+    # trained again from the same seed: the same first epoch, and a new checkpoint
+    assert again["history"][0]["train_loss"] == first["history"][0]["train_loss"]
+    assert not experiments.load_run_model(
+        again, "hourglass_baseline", TINY["model_kwargs"]
+    ).training
+    assert (tmp_path / f"{path.name}.corrupt").read_bytes() == cut  # kept, not deleted
+
+    # the weights of a finished run cannot be retrained from its record: say what to do
+    path.write_bytes(b"not a checkpoint")
+    with (
+        pytest.warns(CorruptFileWarning),
+        pytest.raises(
+            FileNotFoundError, match=r"did not load and was moved aside: .*synthpose_run"
+        ),
+    ):
+        experiments.load_run_model(again, "hourglass_baseline", TINY["model_kwargs"])
+    assert (tmp_path / f"{path.name}.corrupt-1").read_bytes() == b"not a checkpoint"

@@ -326,6 +326,23 @@ def test_radar_run_resumes_after_an_interruption(monkeypatch):
     assert record["epochs_run"] == 1 and [h["epoch"] for h in record["history"]] == [1, 2]
 
 
+def test_a_damaged_radar_checkpoint_is_moved_aside_and_trained_again():
+    from pathlib import Path
+
+    from pose_helpers.core.io import CorruptFileWarning
+
+    first = mmwave.radar_run("impr_small", **TINY)
+    path = Path(first["checkpoint"])
+    cut = path.read_bytes()[: path.stat().st_size // 3]
+    path.write_bytes(cut)  # was a bare "OSError: [Errno 22]" or a zip error, naming no file
+    with pytest.warns(CorruptFileWarning, match=rf"{path.name} does not load.*\.corrupt,"):
+        again = mmwave.radar_run("impr_small", **TINY)
+    assert again["epochs_run"] == 1 and again["key"] == first["key"]  # trained again
+    assert again["mae_cm"] == pytest.approx(first["mae_cm"])
+    assert path.with_name(f"{path.name}.corrupt").read_bytes() == cut
+    assert mmwave.radar_run("impr_small", **TINY)["epochs_run"] == 0  # the new one is read
+
+
 def test_radar_run_marks_divergence(monkeypatch):
     monkeypatch.setattr(mmwave_runs, "_train_epoch", lambda *args, **kwargs: math.nan)
     record = mmwave.radar_run("impr_small", **TINY)

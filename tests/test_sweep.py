@@ -220,6 +220,32 @@ def test_a_record_that_does_not_parse_or_disagrees_is_reported_and_recomputed(tm
     assert _calls(log) == 3
 
 
+def test_a_bad_record_is_moved_aside_kept_and_reported_once(tmp_path, log):
+    import warnings
+
+    from pose_helpers.core.store import StoreWarning
+
+    point = {"x": 3, "log": str(log)}
+    store = RunStore("bad", 1, tmp_path)
+    path = store.path(point)
+    cached_run(square, study="bad", version=1, runs_dir=tmp_path, **point)
+    good = path.read_text()
+    path.write_text(good[: len(good) // 2])  # a record cut short
+    with pytest.warns(StoreWarning, match=rf"{path.name} does not parse.*{path.name}\.corrupt,"):
+        assert store.load(point) is None
+    assert path.with_name(f"{path.name}.corrupt").read_text() == good[: len(good) // 2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # moved aside: the next read is a plain miss
+        assert store.load(point) is None
+        assert cached_run(square, study="bad", version=1, runs_dir=tmp_path, **point)["y"] == 9
+    assert _calls(log) == 2 and store.load(point)["result"]["y"] == 9  # recomputed and stored
+    path.write_text("[]")  # a second bad copy does not overwrite the first one kept
+    with pytest.warns(StoreWarning, match=r"\.corrupt-1,"):
+        assert store.load(point) is None
+    assert path.with_name(f"{path.name}.corrupt-1").read_text() == "[]"
+    assert len(store.records()) == 0  # what was moved aside is no record
+
+
 def test_arguments_are_checked(tmp_path):
     with pytest.raises(ValueError, match="'threads'"):
         run_sweep(square, [], name="x", executor="threads", runs_dir=tmp_path)

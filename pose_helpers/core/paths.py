@@ -46,12 +46,16 @@ def dataset_dir(name: str, override: str | os.PathLike | None = None) -> Path | 
     return path if path.is_dir() else None
 
 
+def cache_root() -> Path:
+    """The cache's folder, ``$POSE_HELPERS_CACHE`` or ``<repo>/.cache`` (not created)."""
+    return Path(os.environ.get(CACHE_ENV) or REPO_ROOT / ".cache")
+
+
 def cache_dir(*parts: str) -> Path:
     """Return (and create) a cache folder: ``$POSE_HELPERS_CACHE`` or ``<repo>/.cache``.
 
     Caches hold sweep records, checkpoints and rendered data; they are never committed.
     """
-    base = Path(os.environ.get(CACHE_ENV) or REPO_ROOT / ".cache")
-    path = base.joinpath(*parts)
+    path = cache_root().joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path

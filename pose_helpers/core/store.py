@@ -8,7 +8,8 @@ is committed; checkpoints stay in the uncommitted cache (``.cache/checkpoints/<s
 A chapter whose records exist re-executes on a fresh clone without training.
 
 A record that does not parse, or whose study, version or settings disagree with its key,
-is reported by name (a :class:`StoreWarning`) and recomputed, never used.
+is reported by name (a :class:`StoreWarning`), moved aside (``<key>.json.corrupt``, kept
+for inspection) and recomputed, never used.
 
 The ``smoke`` profile never uses the store: :func:`use_scratch_store` points the store and
 the cache at a new temporary folder, so ``make test`` computes every smoke run from
@@ -21,6 +22,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import sys
 import tempfile
 import time
@@ -32,14 +34,16 @@ from typing import Any
 
 import numpy as np
 
-from pose_helpers.core.io import read_json, write_json
-from pose_helpers.core.paths import CACHE_ENV, REPO_ROOT, cache_dir
+from pose_helpers.core.io import move_aside, read_json, write_json
+from pose_helpers.core.paths import CACHE_ENV, REPO_ROOT, cache_dir, cache_root
 
 __all__ = [
     "RUNS_ENV",
     "RUN_LOG_ENV",
     "RunStore",
     "StoreWarning",
+    "cache_summary",
+    "describe_cache",
     "environment",
     "jsonable",
     "run_key",
@@ -55,7 +59,8 @@ RECORD_FORMAT = 1
 
 
 class StoreWarning(UserWarning):
-    """A stored record was not used (it did not parse or did not match its key)."""
+    """A stored record was not used (it did not parse or did not match its key); it was
+    moved aside and its run is recomputed."""
 
 
 def runs_root() -> Path:
@@ -142,15 +147,20 @@ class RunStore:
         return cache_dir("checkpoints", self.study) / f"{self.key(settings)}{suffix}"
 
     def load(self, settings: Mapping[str, Any]) -> dict[str, Any] | None:
-        """The stored record of a run, or None (missing, or reported and ignored)."""
+        """The stored record of a run, or None (missing, or reported, moved aside and
+        ignored: the caller recomputes it)."""
         path = self.path(settings)
         if not path.is_file():
             return None
         record = read_json(path)
         problem = self._problem(record, settings)
         if problem is not None:
+            # moved, not left: the warning is not repeated on every read, the file is kept
+            aside = move_aside(path)
             warnings.warn(
-                f"run store: {path} {problem}; recomputing it", StoreWarning, stacklevel=2
+                f"run store: {path} {problem}; moved aside to {aside.name}, recomputing it",
+                StoreWarning,
+                stacklevel=2,
             )
             return None
         _log_use("loaded", record)
@@ -203,3 +213,79 @@ def _log_use(event: str, record: Mapping[str, Any]) -> None:
         line["seconds"] = record["seconds"]
         with open(log, "a") as fh:  # one short line per write: appends do not interleave
             fh.write(json.dumps(line) + "\n")
+
+
+#: A run's key as it appears in a checkpoint's file name (``run_key``: 16 hex digits).
+_KEY_IN_NAME = re.compile(r"[0-9a-f]{16}")
+
+
+def cache_summary(
+    cache: str | os.PathLike | None = None, runs: str | os.PathLike | None = None
+) -> dict[str, Any]:
+    """What deleting the cache would lose: its files and the training its checkpoints hold.
+
+    A checkpoint is a ``*.pt`` file; its training time comes from the run records under
+    ``runs`` (default :func:`runs_root`) whose result's ``key`` appears in its name, each
+    counted once: the larger of the record's ``seconds`` and its result's ``train_seconds``
+    (a run resumed from its checkpoint took less wall time than the training it holds).
+
+    Returns:
+        ``cache`` (the folder), ``files`` and ``bytes`` (everything in it), ``checkpoints``,
+        ``moved_aside`` (damaged files kept as ``*.corrupt``), ``runs`` (records naming a
+        checkpoint here), ``hours`` (their training), ``unrecorded`` (checkpoints no
+        record names: their time is not counted).
+    """
+    folder = Path(cache) if cache is not None else cache_root()
+    files = [p for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
+    checkpoints = [p for p in files if p.suffix == ".pt"]
+    keys_here = {p: set(_KEY_IN_NAME.findall(p.name)) for p in checkpoints}
+    seconds: dict[str, float] = {}
+    for path in sorted(Path(runs or runs_root()).glob("*/*.json")):
+        record = read_json(path)
+        result = record.get("result") if isinstance(record, dict) else None
+        key = result.get("key") if isinstance(result, dict) else None
+        if not isinstance(key, str) or not any(key in k for k in keys_here.values()):
+            continue
+        spent = [record.get("seconds"), result.get("train_seconds")]
+        spent = [float(v) for v in spent if isinstance(v, int | float)]
+        seconds[key] = max([seconds.get(key, 0.0), *spent])
+    return {
+        "cache": str(folder),
+        "files": len(files),
+        "bytes": sum(p.stat().st_size for p in files),
+        "checkpoints": len(checkpoints),
+        "moved_aside": sum(1 for p in files if re.search(r"\.corrupt(-\d+)?$", p.name)),
+        "runs": len(seconds),
+        "hours": sum(seconds.values()) / 3600,
+        "unrecorded": sum(1 for k in keys_here.values() if not k & set(seconds)),
+    }
+
+
+def describe_cache(summary: Mapping[str, Any]) -> str:
+    """:func:`cache_summary` in a few lines for a person deciding whether to delete it."""
+    if not summary["files"]:
+        return f"{summary['cache']} is empty or absent: nothing to delete"
+    size = summary["bytes"]
+    size_text = f"{size / 1e9:.1f} GB" if size >= 1e9 else f"{size / 1e6:.1f} MB"
+    checkpoints = f"  {_count(summary['checkpoints'], 'checkpoint file')} (*.pt)"
+    if summary["runs"]:
+        checkpoints += (
+            f": about {summary['hours']:.1f} h of training, by the records of the "
+            f"{_count(summary['runs'], 'run')} that made them"
+        )
+    lines = [f"{summary['cache']}: {_count(summary['files'], 'file')}, {size_text}", checkpoints]
+    if summary["unrecorded"] and summary["runs"]:
+        lines.append(
+            f"  {_count(summary['unrecorded'], 'checkpoint file')} of no run record "
+            "(training time not counted)"
+        )
+    elif summary["unrecorded"]:
+        lines.append("  no run record names them: their training time is unknown")
+    if summary["moved_aside"]:
+        lines.append(f"  {_count(summary['moved_aside'], 'damaged file')} moved aside (*.corrupt)")
+    lines.append("Deleting it loses those weights: a chapter that needs them trains them again.")
+    return "\n".join(lines)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from pose_helpers.core.io import save_torch
+from pose_helpers.core.io import load_checkpoint, save_torch
 from pose_helpers.core.progress import progress_bar
 from pose_helpers.core.repro import seed_everything
 
@@ -501,6 +501,8 @@ def _result(
 
 
 _COLUMNS = ["epoch", "train_loss", "extra_loss", "val_pckh_mean", "seconds", "lr"]
+#: What :func:`fit` saves in a checkpoint (one lacking any is treated as damaged).
+_CHECKPOINT_KEYS = ("model", "optimizer", "history", "pckh", "table", "diverged", "config", "rng")
 
 
 # --------------------------------------------------------------------------- the loop
@@ -529,7 +531,9 @@ def fit(
 
     With ``checkpoint``, a run resumes after the last finished epoch of an earlier run with
     the same settings (``epochs`` may grow; model, optimizer, history and RNG states are
-    restored), and a finished or diverged run returns at once without training.
+    restored), and a finished or diverged run returns at once without training. A
+    checkpoint that does not load is moved aside with a warning and the run starts over
+    (:func:`pose_helpers.core.io.load_checkpoint`).
 
     Args:
         model: maps images to heatmaps (a tensor or a list of per-stack tensors).
@@ -559,8 +563,9 @@ def fit(
     history: list[dict[str, float]] = []
     pckh: Any = None
     table: dict[str, float] = {}
-    if path is not None and path.is_file():
-        state = torch.load(path, map_location="cpu", weights_only=True)
+    # a checkpoint that does not load is moved aside (with a warning) and the run restarts
+    state = None if path is None else load_checkpoint(path, _CHECKPOINT_KEYS)
+    if state is not None:
         _check_resumable(state["config"], len(state["history"]), config, path)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])

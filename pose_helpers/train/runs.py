@@ -1,9 +1,10 @@
 """One training run on SynthPose as a plain function: the unit the chapters sweep over.
 
 ``synthpose_run(...)`` builds the data and the model, trains with :func:`train.fit` into a
-checkpoint keyed by every setting (so a re-run resumes, and a finished run returns at
-once), scores the validation set, and returns a JSON-able record. Being a module-level
-function of plain arguments, it runs in :func:`sweep.run_sweep`'s worker processes.
+checkpoint keyed by every setting (so a re-run resumes, a finished run returns at once,
+and a damaged checkpoint is moved aside and the run trained again), scores the validation
+set, and returns a JSON-able record. Being a module-level function of plain arguments, it
+runs in :func:`sweep.run_sweep`'s worker processes.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from pose_helpers.core.io import need_checkpoint
 from pose_helpers.core.paths import cache_dir
 from pose_helpers.core.store import RunStore
 
@@ -159,19 +161,19 @@ def checkpoint_path(record: dict[str, Any]) -> Path:
 
 
 def load_run_model(record: dict[str, Any], model: str, model_kwargs: dict[str, Any] | None = None):
-    """The trained model of a :func:`synthpose_run` record, in eval mode."""
-    import torch
+    """The trained model of a :func:`synthpose_run` record, in eval mode.
 
+    Raises:
+        FileNotFoundError: naming the checkpoint, where it is missing or does not load (it
+            is then moved aside): ``synthpose_run`` with the same settings trains it again.
+    """
     from pose_helpers.models.registry import create_model
 
     net = create_model(model, **(model_kwargs or {}))
-    path = checkpoint_path(record)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no checkpoint {path} for run {record['key']}: its record came from the run "
-            "store; call synthpose_run with the same settings to train the weights"
-        )
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = need_checkpoint(
+        checkpoint_path(record),
+        f"call synthpose_run with the settings of run {record['key']} to train its weights",
+    )
     net.load_state_dict(state["model"])
     return net.eval()
 

@@ -27,13 +27,12 @@ import copy
 import math
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from pose_helpers.compress.regularizers import THESIS_LOSS_SCALE, THESIS_THRESHOLDS
-from pose_helpers.core.io import read_json, save_torch, write_json
+from pose_helpers.core.io import load_checkpoint, need_checkpoint, read_json, save_torch, write_json
 from pose_helpers.core.store import jsonable
 from pose_helpers.studies.compression.baseline import load_baseline, sweep
 from pose_helpers.studies.compression.common import (
@@ -125,12 +124,6 @@ def _hessian_batches(train_data: Any, batch_size: int, count: int, seed: int) ->
         if len(batches) == count:
             break
     return batches
-
-
-def _load_weights(net: Any, path: Path) -> None:
-    import torch
-
-    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["model"])
 
 
 def bayesian_run(
@@ -237,8 +230,10 @@ def bayesian_run(
         state_path = folder / f"bayesian-{key}-outer{t}.json"
         fit_checkpoint = folder / f"bayesian-{key}-outer{t}-fit.pt"
         done = read_json(state_path)
-        if done is not None and checkpoint.is_file():
-            _load_weights(net, checkpoint)
+        # a finished outer whose weights do not load is moved aside and trained again
+        saved = None if done is None else load_checkpoint(checkpoint, ("model",))
+        if saved is not None:
+            net.load_state_dict(saved["model"])
             state = algorithm1.ReweightedGroupLasso.from_json(net, done["state"], groups)
             history += done["history"]
             outer_rows.append(done["outer"])
@@ -326,6 +321,8 @@ def load_bayesian_model(
 
     Raises:
         ValueError: where the network or the state is missing (run :func:`bayesian_run`).
+        FileNotFoundError: naming the checkpoint, where it does not load (it is then moved
+            aside; :func:`bayesian_run` trains that outer again).
     """
     from pose_helpers.compress import algorithm1, regularizers
 
@@ -336,7 +333,11 @@ def load_bayesian_model(
             f"the Algorithm 1 state {folder / record['state']} is missing: re-run bayesian_run"
         )
     net = create_baseline_model(baseline_arguments(baseline))
-    _load_weights(net, folder / record["checkpoint"])
+    state = need_checkpoint(
+        folder / record["checkpoint"],
+        f"call bayesian_run with the settings of run {record['key']} to train it again",
+    )
+    net.load_state_dict(state["model"])
     groups = regularizers.channel_groups(net, exclude=record.get("excluded_layers") or ())
     return net.eval(), algorithm1.ReweightedGroupLasso.from_json(net, saved["state"], groups)
 

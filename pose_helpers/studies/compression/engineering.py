@@ -27,7 +27,7 @@ from typing import Any
 
 import pandas as pd
 
-from pose_helpers.core.io import save_torch
+from pose_helpers.core.io import need_checkpoint, save_torch
 from pose_helpers.core.store import jsonable
 from pose_helpers.studies.compression.common import (
     EVAL_BATCH,
@@ -132,15 +132,15 @@ def load_engineered_model(
     module docstring).
 
     Raises:
-        FileNotFoundError: where the checkpoint is missing (run the engineering again).
+        FileNotFoundError: naming the checkpoint, where it is missing or does not load (it
+            is then moved aside): run the engineering again to compute it.
     """
-    import torch
-
-    path = checkpoint_folder(checkpoint_dir) / record["checkpoint"]
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint {path}: run the engineering to compute it")
+    state = need_checkpoint(
+        checkpoint_folder(checkpoint_dir) / record["checkpoint"],
+        f"call engineered_run (or bayesian_engineered_run) with the settings of run "
+        f"{record['key']} to compute it again",
+    )
     net = create_baseline_model(baseline_arguments(baseline))
-    state = torch.load(path, map_location="cpu", weights_only=True)
     return _resize_to(net, state["model"]).eval()
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 
 from pose_helpers.compress.regularizers import THESIS_THRESHOLDS
+from pose_helpers.core.io import need_checkpoint
 from pose_helpers.studies.compression.baseline import load_baseline, sweep
 from pose_helpers.studies.compression.common import (
     baseline_arguments,
@@ -275,15 +276,14 @@ def load_regularized_model(
     from this machine's checkpoint.
 
     Raises:
-        FileNotFoundError: where the checkpoint is missing (run :func:`regularized_run`).
+        FileNotFoundError: naming the checkpoint, where it is missing or does not load (it
+            is then moved aside): :func:`regularized_run` trains it again.
     """
-    import torch
-
-    path = checkpoint_folder(checkpoint_dir) / record["checkpoint"]
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint {path}: run regularized_run to train it")
+    state = need_checkpoint(
+        checkpoint_folder(checkpoint_dir) / record["checkpoint"],
+        f"call regularized_run with the settings of run {record['key']} to train it again",
+    )
     net = create_baseline_model(baseline_arguments(baseline))
-    state = torch.load(path, map_location="cpu", weights_only=True)
     net.load_state_dict(state["model"])
     return net.eval()
 

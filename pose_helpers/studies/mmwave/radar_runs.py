@@ -11,7 +11,8 @@ seed and configuration) is a target, its window padded at the sequence start
 (``mars.window_indices``). After each epoch the validation MAE (a fixed subset of
 ``n_valid`` frames) is recorded and a checkpoint is written atomically under
 ``paths.cache_dir('mmwave')``, named by a hash of the settings: an interrupted run
-resumes, a finished run returns its record at once. A NaN or infinite loss stops the run
+resumes, a finished run returns its record at once, and a checkpoint that does not load is
+moved aside (``<name>.corrupt``, with a warning) and the run trained again. A NaN or infinite loss stops the run
 and marks it ``diverged`` (no exception, so a sweep goes on). Validation chooses the epoch:
 the weights of the best validation epoch are kept, and with ``patience`` the run stops once
 that many epochs in a row did not improve on it (early stopping; ``epochs`` is the cap). The
@@ -277,7 +278,7 @@ def radar_run(
     """
     import torch
 
-    from pose_helpers.core.io import save_torch
+    from pose_helpers.core.io import load_checkpoint, save_torch
     from pose_helpers.core.progress import progress_bar
     from pose_helpers.data.mars import window_indices
     from pose_helpers.metrics import radar as radar_metrics
@@ -312,7 +313,10 @@ def radar_run(
     folder = Path(checkpoint_dir) if checkpoint_dir else cache_dir("mmwave")
     folder.mkdir(parents=True, exist_ok=True)
     checkpoint = folder / f"{name}-{dataset}-{key}.pt"
-    saved = torch.load(checkpoint, weights_only=True) if checkpoint.is_file() else None
+    # a checkpoint that does not load is moved aside (with a warning) and the run retrained
+    saved = load_checkpoint(
+        checkpoint, ("model", "optimizer", "history", "diverged", "best", "finished")
+    )
 
     def split(name_: str, k: int | None, spread: bool) -> tuple[Any, Any, Any]:
         features, labels, index = load_dataset(dataset, name_, data_root)
