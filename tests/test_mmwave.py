@@ -618,9 +618,18 @@ def test_discussion_states_the_measured_numbers_and_the_mars_reference():
     runs = pd.concat([runs, reference], ignore_index=True)
     cards.loc[len(cards)] = {"config": "mars_cnn", "params": 5, "latency_ms": 3.0, "window": 4}
     table = mmwave.study_table(runs, cards)
-    text = mmwave.discussion(table, {"sim": {"mae_cm": 12.345}})
+    found = pd.DataFrame(
+        {
+            "finding": ["a", "b", "c"],
+            "ours_mars": ["not run"] * 3,
+            "ours_sim": ["x1", "x2", "x3"],
+            "verdict": ["holds", "does not hold", "not tested"],
+        }
+    )
+    text = mmwave.discussion(table, {"sim": {"mae_cm": 12.345}}, found)
     assert "the mean-pose floor is 12.35 cm" in text
-    assert "**`impr_small` on `sim`** saves 85.9 % of the baseline's latency" in text
+    assert "**Does not hold** (1 of 3): *b* (ours: x2)" in text
+    assert "**Holds** (1 of 3): *a* (ours: x1)" in text and "**Not tested** (1): *c*" in text
     assert "9.00 cm MAE on `sim`" in text
     assert f"the MARS paper reports {mmwave.mars_paper_mae_cm():.2f} cm" in text
 
