@@ -584,10 +584,15 @@ def outer_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def cells_by_method(
-    others: pd.DataFrame, bayesian: pd.DataFrame, diagnostic: pd.DataFrame
+    others: pd.DataFrame,
+    bayesian: pd.DataFrame,
+    diagnostic: pd.DataFrame,
+    statistic: str = "norm",
 ) -> dict[str, pd.DataFrame]:
-    """Figure 5.1's cells by method: the L1 and group-lasso ``cells_table`` (``others``), the
-    Bayesian cells and, if any, the diagnostic's (as the method ``'bayesian, diagnostic'``)."""
+    """Figure 5.1's cells by method: the L1 and group-lasso ``cells_table`` (``others``; the
+    group-lasso cells of one reading, ``statistic``), the Bayesian cells and, if any, the
+    diagnostic's (as the method ``'bayesian, diagnostic'``)."""
+    others = others[(others["lambda"] > 0) & others["statistic"].isin(["weight", statistic])]
     cells = {m: part for m, part in others.groupby("method", sort=False)}
     cells["bayesian"] = bayesian
     if len(diagnostic):
