@@ -809,3 +809,17 @@ def test_magnitude_pruning_control_cuts_and_fine_tunes(cache, monkeypatch):
     assert cut["retained"] == 1.0 and cut["params"] == cut["params_full"]
     _no_training(monkeypatch)
     assert C.pruning_controls([0.5], baseline=TINY, finetune_epochs=1) == [record]
+
+
+def test_group_magnitude_control_reaches_the_retained_fraction(cache):
+    net = C.create_baseline_model(C.baseline_arguments(TINY))
+    zeroed = C.controls.prune_smallest_groups(net, 0.6)
+    reached = R.sparsity_report(net)["retained"]
+    assert zeroed > 0 and reached <= 0.6
+    record = C.group_magnitude_run(0.6, baseline=TINY, epochs=1)
+    json.dumps(record)
+    assert record["retained_reached"] <= 0.6 and len(record["history"]) == 1
+    model = C.create_baseline_model(C.baseline_arguments(TINY))
+    state = torch.load(C.checkpoint_folder() / record["checkpoint"], weights_only=True)
+    model.load_state_dict(state["model"])
+    assert R.sparsity_report(model)["retained"] == pytest.approx(record["retained_reached"])

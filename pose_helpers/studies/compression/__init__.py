@@ -75,7 +75,11 @@ from pose_helpers.studies.compression.common import (
     full_scale_baseline_mb,
     stored_run,
 )
-from pose_helpers.studies.compression.controls import magnitude_pruned_run, pruning_controls
+from pose_helpers.studies.compression.controls import (
+    group_magnitude_run,
+    magnitude_pruned_run,
+    pruning_controls,
+)
 from pose_helpers.studies.compression.curves import (
     choose_reading,
     chosen_statistic,
@@ -150,6 +154,7 @@ from pose_helpers.studies.compression.tables import (
 from pose_helpers.train.runs import plot_learning_curve  # noqa: F401 (for the chapters)
 
 __all__ = [
+    "group_magnitude_run",
     "controls",
     "magnitude_pruned_run",
     "pruning_controls",

@@ -12,6 +12,7 @@ training. :func:`pruning_controls` is the chapters' call, one stored run per rat
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -38,10 +39,19 @@ from pose_helpers.train import runs as experiments
 #: Bump when the code changes what a stored run computes (it keys the run store).
 STUDY_VERSION = 1
 
-__all__ = ["CONTROL_STUDY", "magnitude_pruned_run", "pruning_controls"]
+__all__ = [
+    "CONTROL_STUDY",
+    "GROUP_CONTROL_STUDY",
+    "group_magnitude_run",
+    "magnitude_pruned_run",
+    "prune_smallest_groups",
+    "pruning_controls",
+]
 
 #: The run store's study of the one-shot pruning controls.
 CONTROL_STUDY = "compression_magnitude_pruning"
+#: The run store's study of group-magnitude pruning to a given retained fraction.
+GROUP_CONTROL_STUDY = "compression_group_magnitude"
 
 
 def _check_keep(keep: Any) -> float:
@@ -167,3 +177,117 @@ def pruning_controls(
         )
         for keep in keeps
     ]
+
+
+def prune_smallest_groups(model: Any, retained: float, statistic: str = "rms") -> int:
+    """Zero the groups of ``model`` (``regularizers.channel_groups``) with the smallest
+    ``statistic``, as few as bring its retained fraction to ``retained`` or below; in place.
+
+    Returns:
+        The number of groups zeroed (the smallest count that reaches ``retained``; all of
+        them when even that does not).
+    """
+    import copy
+
+    import torch
+
+    from pose_helpers.compress import regularizers
+
+    retained = _check_keep(retained)
+    groups = regularizers.channel_groups(model)
+    order = torch.argsort(regularizers.group_norms(model, groups, statistic=statistic).detach())
+
+    def zeroed(k: int) -> Any:
+        which = torch.zeros(len(order), dtype=torch.bool)
+        which[order[:k]] = True
+        out = copy.deepcopy(model)
+        regularizers.zero_groups_(out, groups, which)
+        return out, which
+
+    low, high = 0, len(order)  # retained(k) falls with k: the least k that reaches the target
+    while low < high:
+        mid = (low + high) // 2
+        if regularizers.sparsity_report(zeroed(mid)[0])["retained"] <= retained:
+            high = mid
+        else:
+            low = mid + 1
+    _, which = zeroed(low)
+    regularizers.zero_groups_(model, groups, which)
+    return low
+
+
+def group_magnitude_run(
+    retained: float,
+    *,
+    baseline: Mapping[str, Any],
+    epochs: int,
+    lr: float = 1e-4,
+    statistic: str = "rms",
+    seed: int = 0,
+    threads: int | None = 1,
+    progress: bool = False,
+    checkpoint_dir: str | os.PathLike | None = None,
+) -> dict[str, Any]:
+    """The control of the thesis's claim for Algorithm 1: plain group-magnitude pruning of the
+    baseline to ``retained`` of its weights (:func:`prune_smallest_groups`), then ``epochs``
+    of fine-tuning at the constant ``lr`` with the pruned groups held at zero, as long as the
+    Bayesian run it stands beside trained.
+
+    Returns:
+        A JSON-able dict: ``key``, ``groups_zeroed``, ``retained_reached``, ``pckh_before``,
+        ``pckh_after``, ``table_after``, ``history``, ``train_seconds``, ``diverged``,
+        ``checkpoint``.
+
+    Raises:
+        ValueError: at once, for ``retained`` outside (0, 1], epochs < 1, a learning rate
+            <= 0 or an unknown baseline setting.
+    """
+    from pose_helpers.compress import regularizers
+    from pose_helpers.train import loop as train
+
+    retained = _check_keep(retained)
+    epochs = check_count("epochs", epochs)
+    lr = check_lr("lr", lr)
+    settings = baseline_arguments(baseline)
+    key = experiments.run_key(
+        {
+            "baseline": baseline_key(baseline),
+            "retained": retained,
+            "epochs": epochs,
+            "lr": lr,
+            "statistic": statistic,
+            "seed": int(seed),
+        }
+    )
+    checkpoint = checkpoint_folder(checkpoint_dir) / f"group-magnitude-{key}.pt"
+    net, _ = load_baseline(baseline, threads=threads, progress=progress)
+    zeroed = prune_smallest_groups(net, retained, statistic)
+    reached = float(regularizers.sparsity_report(net)["retained"])
+    train_data, val_data = baseline_datasets(settings)
+    _, before = train.evaluate(net, val_data, batch_size=EVAL_BATCH)
+    config = dataclasses.replace(
+        train_config(settings, epochs, lr, int(seed), threads), milestones=()
+    )
+    result = train.fit(
+        net,
+        train_data,
+        val_data,
+        config,
+        checkpoint=checkpoint,
+        after_step=regularizers.ZeroMask.capture(net),
+        progress=progress,
+    )
+    return jsonable(
+        {
+            "key": key,
+            "groups_zeroed": int(zeroed),
+            "retained_reached": reached,
+            "pckh_before": float(before["Mean"]),
+            "pckh_after": float((result.table or nan_table()).get("Mean", math.nan)),
+            "table_after": result.table or nan_table(),
+            "history": result.history.to_dict("records"),
+            "train_seconds": float(result.seconds),
+            "diverged": bool(result.diverged),
+            "checkpoint": checkpoint.name,
+        }
+    )
