@@ -224,13 +224,43 @@ def test_engineering_targets_and_cells_by_method():
     assert list(B.engineering_targets(cells, diagnostic.iloc[:0], (1e-9, 0.01), 99.0, 5.0)) == [
         "thesis's cell"
     ]
-    others = pd.DataFrame({"method": ["l1", "group_lasso", "l1"], "retained": [0.1, 0.2, 0.3]})
-    by_method = B.cells_by_method(others, cells, diagnostic)
+    others = pd.DataFrame(
+        {
+            "method": ["l1", "group_lasso", "l1", "group_lasso", "l1"],
+            "statistic": ["weight", "norm", "weight", "rms", "weight"],
+            "lambda": [1e-8, 1e-8, 1e-9, 1e-8, 0.0],
+            "retained": [0.1, 0.2, 0.3, 0.15, 0.99],
+        }
+    )
+    by_method = B.cells_by_method(others, cells, diagnostic)  # one reading; no control
     assert list(by_method) == ["l1", "group_lasso", "bayesian", "bayesian, diagnostic"]
     assert list(by_method["l1"]["retained"]) == [0.1, 0.3]
+    assert list(by_method["group_lasso"]["retained"]) == [0.2]
+    rms = B.cells_by_method(others, cells, diagnostic, statistic="rms")
+    assert list(rms["group_lasso"]["retained"]) == [0.15]
     assert set(by_method["bayesian, diagnostic"]["method"]) == {"bayesian, diagnostic"}
     assert list(B.cells_by_method(others, cells, diagnostic.iloc[:0])) == [
         "l1",
         "group_lasso",
         "bayesian",
     ]
+
+
+def test_printed_form_and_outers_until_gamma_settles(cache):
+    with pytest.raises(ValueError, match="form='book'"):
+        B.bayesian_run(1e-6, baseline=TINY, form="book", **RUN)
+    run = {**RUN, "outers": 3}
+    settled = B.bayesian_run(
+        1e-6, baseline=TINY, thresholds=[0.01], form="printed", gamma_tolerance=1e9, **run
+    )
+    # the first outer has no change to measure; the second settles at any tolerance
+    assert settled["outers_run"] == 2 and settled["converged"]
+    assert settled["outer_log"][0]["gamma_change"] is None
+    strict = B.bayesian_run(
+        1e-6, baseline=TINY, thresholds=[0.01], form="printed", gamma_tolerance=1e-12, **run
+    )
+    assert strict["outers_run"] == 3 and not strict["converged"]
+    assert strict["key"] != settled["key"]
+    derived = B.bayesian_run(1e-6, baseline=TINY, thresholds=[0.01], **run)
+    assert derived["converged"] and derived["outers_run"] == 3  # no tolerance: every outer
+    assert derived["outer_log"][1]["gamma_median"] != strict["outer_log"][1]["gamma_median"]

@@ -64,7 +64,9 @@ def _no_training(monkeypatch):
         ({"lam": math.nan}, "lam=nan"),
         ({"thresholds": [0.01, 0.0]}, r"threshold=0.0; expected a finite number > 0"),
         ({"thresholds": []}, "non-empty list"),
-        ({"epochs": 0}, r"epochs=0; expected an int >= 1"),
+        ({"max_epochs": 0}, r"max_epochs=0; expected an int >= 1"),
+        ({"lambda_factor": 0.0}, r"lambda_factor=0.0"),
+        ({"tolerance": -1.0}, r"tolerance=-1.0"),
         ({"lr": 0.0}, r"lr=0.0"),
         ({"baseline": {**TINY, "widht": 8}}, r"unknown settings \['widht'\]; valid: \['model'"),
         ({"baseline": {"cache_renders": False}}, r"unknown settings \['cache_renders'\]"),
@@ -72,7 +74,7 @@ def _no_training(monkeypatch):
 )
 def test_regularized_run_validates_at_once(tmp_path, monkeypatch, kwargs, match):
     _no_training(monkeypatch)
-    args = {"method": "l1", "lam": 1e-8, "baseline": TINY, "epochs": 1, **kwargs}
+    args = {"method": "l1", "lam": 1e-8, "baseline": TINY, "max_epochs": 1, **kwargs}
     with pytest.raises(ValueError, match=match):
         C.regularized_run(args.pop("method"), args.pop("lam"), checkpoint_dir=tmp_path, **args)
 
@@ -89,13 +91,15 @@ def test_engineered_run_validates_at_once(tmp_path, monkeypatch):
 
 
 def test_sweep_points():
-    points = C.sweep_points({"l1": [1e-7, 1e-8], "group_lasso": [3e-10]}, baseline=TINY, epochs=1)
+    points = C.sweep_points(
+        {"l1": [1e-7, 1e-8], "group_lasso": [3e-10]}, baseline=TINY, max_epochs=1
+    )
     assert [(p["method"], p["lam"]) for p in points] == [
         ("l1", 1e-7),
         ("l1", 1e-8),
         ("group_lasso", 3e-10),
     ]
-    assert all(p["baseline"] == TINY and p["epochs"] == 1 for p in points)
+    assert all(p["baseline"] == TINY and p["max_epochs"] == 1 for p in points)
     json.dumps(points)
     with pytest.raises(ValueError, match="method='L1'"):
         C.sweep_points({"L1": [1e-8]})
@@ -124,7 +128,7 @@ def test_full_scale_baseline_mb():
 
 
 def test_regularized_run_l1_cells_and_cache(cache, monkeypatch):
-    record = C.regularized_run("l1", 1e-6, baseline=TINY, epochs=1)
+    record = C.regularized_run("l1", 1e-6, baseline=TINY, max_epochs=1)
     json.dumps(record)
     assert not record["diverged"] and len(record["history"]) == 1
     assert record["history"][0]["extra_loss"] > 0  # the penalty was on
@@ -137,11 +141,11 @@ def test_regularized_run_l1_cells_and_cache(cache, monkeypatch):
         assert cell["size_mb"] == pytest.approx(cell["retained"] * C.full_scale_baseline_mb())
         assert 0 <= cell["pckh"] <= 100 and cell["pckh"] == cell["table"]["Mean"]
 
-    again = C.regularized_run("l1", 1e-6, baseline=TINY, epochs=1)  # the checkpoint is finished
+    again = C.regularized_run("l1", 1e-6, baseline=TINY, max_epochs=1)  # the checkpoint is finished
     assert again == record
     assert record["checkpoint"] == f"l1-{record['key']}.pt"  # its name in the checkpoint folder
 
-    point = dict(method="l1", lam=1e-6, baseline=TINY, epochs=1)
+    point = dict(method="l1", lam=1e-6, baseline=TINY, max_epochs=1)
     stored = cached_run(C.regularized_run, study=C.SPARSITY_STUDY, **point)
     assert stored["cells"] == cells
     _no_training(monkeypatch)  # a stored run is read back, without training or data
@@ -150,7 +154,7 @@ def test_regularized_run_l1_cells_and_cache(cache, monkeypatch):
 
 def test_regularized_run_records_divergence(cache):
     # 1e300 x |w| overflows float32: the first penalty is infinite, so fit stops and records it.
-    record = C.regularized_run("l1", 1e300, baseline=TINY, epochs=1, thresholds=[0.01])
+    record = C.regularized_run("l1", 1e300, baseline=TINY, max_epochs=1, thresholds=[0.01])
     assert record["diverged"]
     assert len(record["cells"]) == 1 and math.isnan(record["cells"][0]["pckh"])
     assert math.isnan(record["cells"][0]["nonzero_weights"])  # one convention: NaN
@@ -158,9 +162,11 @@ def test_regularized_run_records_divergence(cache):
 
 def test_group_lasso_then_engineering_is_exact(cache, monkeypatch):
     common = dict(baseline=TINY, epochs=1)
-    record = C.regularized_run("group_lasso", 1e-6, **common)
-    sparsity = [c["sparsity"] for c in record["cells"]]
-    assert sparsity == sorted(sparsity, reverse=True)
+    record = C.regularized_run("group_lasso", 1e-6, baseline=TINY, max_epochs=1)
+    assert [c["statistic"] for c in record["cells"]] == ["norm"] * 3 + ["rms"] * 3
+    for stat in ("norm", "rms"):
+        sparsity = [c["sparsity"] for c in record["cells"] if c["statistic"] == stat]
+        assert sparsity == sorted(sparsity, reverse=True)
 
     # a threshold that zeroes about a third of the groups of the regularized model
     model = C.load_regularized_model(record, TINY)
@@ -264,15 +270,20 @@ def test_cells_table_shape_and_order():
     table = C.cells_table(runs)
     assert list(table.columns) == [
         "method",
+        "statistic",
         "lambda",
+        "lambda_ours",
         "threshold",
         "sparsity",
         "retained",
         "pckh",
         "size_mb",
+        "epochs",
+        "converged",
         "diverged",
     ]
-    assert table.shape == (9, 8)  # the failed point is left out
+    assert table.shape == (9, 12)  # the failed point is left out
+    assert list(table["statistic"]) == ["weight"] * 6 + ["norm"] * 3  # the methods' defaults
     assert list(table["method"]) == ["l1"] * 6 + ["group_lasso"] * 3
     assert list(table["lambda"]) == [1e-7] * 3 + [1e-9] * 3 + [3e-10] * 3
     assert list(table["threshold"]) == [0.01, 0.001, 0.0001] * 3
@@ -596,7 +607,7 @@ def test_sweep_trains_the_baselines_of_missing_points_first(tmp_path, monkeypatc
     monkeypatch.setattr(
         baseline_module, "run_sweep", lambda fn, points, **kw: swept.append((points, kw))
     )
-    points = C.sweep_points({"l1": [1e-8, 1e-9]}, baseline=TINY, epochs=1)
+    points = C.sweep_points({"l1": [1e-8, 1e-9]}, baseline=TINY, max_epochs=1)
     C.sparsity_sweep(points, workers=3)
     assert trained == [{**TINY, "threads": 3, "progress": True}]  # once for both points
     assert swept == [(points, {"name": C.SPARSITY_STUDY, "workers": 3})]
@@ -615,7 +626,7 @@ def test_reproduction_table_and_notes():
     view = C.reproduction_view(table)
     assert list(view.columns) == list(C.TABLE_COLUMNS.values())
     assert "(retained × 136.32 MB)" in C.reproduction_caption("5.4", 3)
-    assert "Table 5.4: ours (CPU scale, SynthPose, 3 epochs" in C.reproduction_caption("5.4", 3)
+    assert "at most 3 epochs" in C.reproduction_caption("5.4", 3)
 
     phone = C.thesis_phone()
     assert phone["dense_s"] > phone["compressed_s"]
@@ -669,3 +680,146 @@ def test_rank_correlation_is_spearman():
     )
     assert math.isnan(C.rank_correlation(x, pd.Series([1.0, 1.0, 1.0, 1.0, 2.0])))
     assert math.isnan(C.rank_correlation(x[:2], x[:2]))  # too few pairs
+
+
+# --------------------------------------------------------------------------- curves
+
+
+def _sweep_cells(method, rows):
+    """A cells_table-like frame: rows of (lambda, threshold, statistic, retained, pckh)."""
+    return pd.DataFrame(
+        [
+            {
+                "method": method,
+                "statistic": stat,
+                "lambda": lam,
+                "lambda_ours": 10 * lam,
+                "threshold": t,
+                "sparsity": 100 * (1 - r),
+                "retained": r,
+                "pckh": p,
+                "size_mb": r * 136.32,
+                "epochs": 2.0,
+                "converged": True,
+                "diverged": False,
+            }
+            for lam, t, stat, r, p in rows
+        ]
+    )
+
+
+def test_span_and_extension_reach_both_ends():
+    cells = _sweep_cells(
+        "l1", [(1e-8, 0.01, "weight", 0.9, 60.0), (1e-7, 0.01, "weight", 0.5, 59.0)]
+    )
+    reach = C.curves.span(cells, 60.0)
+    assert not reach["reaches_top"] and not reach["reaches_bottom"]
+    assert C.curves.extension([1e-8, 1e-7], cells, 60.0) == [1e-9, 1e-6]
+    collapsed = _sweep_cells(
+        "l1", [(1e-9, 0.01, "weight", 0.97, 60.0), (1e-6, 0.01, "weight", 0.3, 39.0)]
+    )
+    assert C.curves.span(collapsed, 60.0)["collapsed"]  # 21 points below: a collapse
+    assert C.curves.extension([1e-9, 1e-6], collapsed, 60.0) == []
+
+
+def test_choose_reading_prefers_the_thesis_range_and_sweep_table_marks_its_cells():
+    thesis = C.thesis_table("group_lasso")
+    rows = []
+    for lam, t, r in thesis[["lambda", "threshold", "retained"]].itertuples(index=False):
+        rows += [(lam, t, "norm", 1.0, 60.0), (lam, t, "rms", r * 1.1, 59.0)]
+    rows.append((1e-5, 0.01, "rms", 0.1, 30.0))  # beyond the thesis's range
+    cells = _sweep_cells("group_lasso", rows)
+    reading = C.choose_reading(cells)
+    assert C.chosen_statistic(reading) == "rms"
+    assert reading.set_index("statistic").loc["norm", "in_range"] == 0.0
+    assert "**rms** reading" in C.reading_note(reading)
+    table = C.sweep_table(cells, "group_lasso", sorted(set(thesis["lambda"])))
+    assert list(table.columns[:7]) == [
+        "lambda",
+        "lambda_thesis",
+        "statistic",
+        "threshold",
+        "retained",
+        "pckh",
+        "epochs",
+    ]
+    assert (table["lambda"] == 10 * table["lambda_thesis"]).all()  # ours, by the rule
+    beyond = table[table["lambda_thesis"] == 1e-5]
+    assert not beyond["thesis_cell"].any() and beyond["retained_thesis"].isna().all()
+    assert table["thesis_cell"].sum() == 2 * len(thesis)
+    text = C.sweep_note(table, "rms", cells.iloc[:0], 60.0)
+    assert "spans from ≥ 0.95" not in text and "every run converged" in text
+
+
+def test_largest_change_compares_with_the_start_then_the_epoch_before():
+    reference = {"weight@0.01": 1.0}
+    rows = [{"retained": {"weight@0.01": 0.7}}, {"retained": {"weight@0.01": 0.695}}]
+    assert sparsity_module.largest_change(rows[:1], reference) == pytest.approx(0.3)
+    assert sparsity_module.largest_change(rows, reference) == pytest.approx(0.005)
+    assert math.isnan(sparsity_module.largest_change([], reference))
+
+
+def test_narrower_scales_both_widths_and_validates():
+    half = C.narrower(TINY, 0.5)
+    assert half["model_kwargs"] == {"width": 4, "deconv_channels": 8, "zero_init_head": True}
+    assert C.baseline_key(C.narrower(TINY, 1.0)) == C.baseline_key(TINY)
+    with pytest.raises(ValueError, match="factor=0"):
+        C.narrower(TINY, 0)
+    with pytest.raises(ValueError, match="at least one channel"):
+        C.narrower(TINY, 0.01)
+
+
+def test_redundancy_note_reads_the_seeds_spread():
+    table = pd.DataFrame(
+        {
+            "width_factor": [1.0, 1.0, 0.5, 0.5],
+            "seed": [0, 1, 0, 1],
+            "params": [100, 100, 30, 30],
+            "pckh": [60.0, 59.0, 50.0, 51.0],
+        }
+    )
+    text = C.redundancy_note(table)
+    assert "loss of **9.0 points**" in text and "up to 1.0 points" in text
+    assert "is not over-provisioned" in text
+    close = table.assign(pckh=[60.0, 58.0, 57.5, 56.5])
+    assert "at the edge" in C.redundancy_note(close)
+
+
+def test_regularized_runs_stop_when_converged_and_say_so(cache):
+    quiet = C.regularized_run("l1", 1e-12, baseline=TINY, max_epochs=3)
+    assert quiet["epochs"] == 1 and quiet["converged"]  # nothing moved: one epoch is enough
+    assert set(quiet["history"][0]["retained"]) == {"weight@0.01", "weight@0.001", "weight@0.0001"}
+    control = C.regularized_run("l1", 0.0, baseline=TINY, max_epochs=2)
+    assert control["epochs"] == 2 and control["converged"]  # as long as the cap, always
+    assert {c["statistic"] for c in control["cells"]} == {"weight", "norm", "rms"}
+    strict = C.regularized_run("l1", 1e-3, baseline=TINY, max_epochs=2, tolerance=1e-12)
+    assert strict["epochs"] == 2 and not strict["converged"] and strict["last_change"] > 0
+    table = C.cells_table(pd.DataFrame([{"method": "l1", "lam": 1e-3, **strict}]))
+    assert (table["epochs"] == 2).all() and (~table["converged"].astype(bool)).all()
+
+
+def test_magnitude_pruning_control_cuts_and_fine_tunes(cache, monkeypatch):
+    with pytest.raises(ValueError, match="keep=0"):
+        C.pruning_controls([0.5, 0], baseline=TINY, finetune_epochs=1)
+    record, cut = C.pruning_controls([0.5, 1.0], baseline=TINY, finetune_epochs=1)
+    json.dumps(record)
+    assert 0.2 < record["retained"] < 0.4  # half the channels: about a quarter of the weights
+    assert record["macs"] < record["macs_full"] and len(record["history"]) == 1
+    assert set(record["keep_ratios"].values()) == {0.5}
+    assert cut["retained"] == 1.0 and cut["params"] == cut["params_full"]
+    _no_training(monkeypatch)
+    assert C.pruning_controls([0.5], baseline=TINY, finetune_epochs=1) == [record]
+
+
+def test_group_magnitude_control_reaches_the_retained_fraction(cache):
+    net = C.create_baseline_model(C.baseline_arguments(TINY))
+    zeroed = C.controls.prune_smallest_groups(net, 0.6)
+    reached = R.sparsity_report(net)["retained"]
+    assert zeroed > 0 and reached <= 0.6
+    record = C.group_magnitude_run(0.6, baseline=TINY, epochs=1)
+    json.dumps(record)
+    assert record["retained_reached"] <= 0.6 and len(record["history"]) == 1
+    model = C.create_baseline_model(C.baseline_arguments(TINY))
+    state = torch.load(C.checkpoint_folder() / record["checkpoint"], weights_only=True)
+    model.load_state_dict(state["model"])
+    assert R.sparsity_report(model)["retained"] == pytest.approx(record["retained_reached"])

@@ -22,7 +22,7 @@ the ``gamma`` and ``beta`` of the BatchNorm that directly follows the convolutio
 norm over all of them. When such a group is thresholded, all of it becomes zero, the BN
 output is exactly 0 whatever the running statistics, and the channel is dead in train and
 eval mode; :func:`pose_helpers.compress.surgery.prune_zero_channels` then removes it exactly. (BN
-after a convolution is found by tracing the model with ``torch.fx``.)
+after a convolution is found in the package's one dependency graph, :mod:`.coupling`.)
 
 Groups that surgery can never remove are left out unless asked for: the filter groups of a
 convolution whose output is the model's output (the heatmaps) and the channel groups of a
@@ -58,7 +58,7 @@ Defined for the compression chapters (thesis sections 5.3-5.5).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +66,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pose_helpers.compress.coupling import conv_roles
 from pose_helpers.cost.bench import CONV_TYPES
 
 __all__ = [
@@ -193,58 +194,6 @@ class LayerGroups:
         return [f"{self.name}[{i}]" for i in range(self.size)]
 
 
-def _conv_roles(model: nn.Module) -> tuple[dict[str, str], set[str], set[str]]:
-    """Trace ``model`` with ``torch.fx``: (conv -> the BN that alone reads it, output convs,
-    convs that read a model input)."""
-    import torch.fx
-
-    try:
-        graph = torch.fx.symbolic_trace(model).graph
-    except Exception as err:  # fx raises many types for untraceable code
-        raise ValueError(
-            f"channel_groups traces the model with torch.fx to find the BatchNorm after each "
-            f"convolution, and tracing {type(model).__name__} failed: {err}"
-        ) from err
-    modules = dict(model.named_modules())
-
-    def module_of(node: Any, types: tuple[type, ...]) -> str | None:
-        if getattr(node, "op", None) == "call_module" and isinstance(
-            modules.get(node.target), types
-        ):
-            return str(node.target)
-        return None
-
-    bn_after: dict[str, str] = {}
-    outputs: set[str] = set()
-    inputs: set[str] = set()
-    for node in graph.nodes:
-        bn = module_of(node, (nn.modules.batchnorm._BatchNorm,))
-        if bn is not None and node.args:
-            conv = module_of(node.args[0], CONV_TYPES)
-            if conv is not None and len(node.args[0].users) == 1:
-                bn_after[conv] = bn
-        conv = module_of(node, CONV_TYPES)
-        if conv is not None and node.args and getattr(node.args[0], "op", None) == "placeholder":
-            inputs.add(conv)
-        if node.op == "output":
-            for arg in _flatten(node.args):
-                conv = module_of(arg, CONV_TYPES)
-                if conv is not None:
-                    outputs.add(conv)
-    return bn_after, outputs, inputs
-
-
-def _flatten(args: Any) -> Iterator[Any]:
-    if isinstance(args, list | tuple):
-        for a in args:
-            yield from _flatten(a)
-    elif isinstance(args, dict):
-        for a in args.values():
-            yield from _flatten(a)
-    else:
-        yield args
-
-
 def channel_groups(
     model: nn.Module,
     kind: str = "both",
@@ -255,7 +204,8 @@ def channel_groups(
     """The groups of Table 4.1 for every convolution and deconvolution of ``model``.
 
     Args:
-        model: the network (traced once with ``torch.fx`` to pair convolutions with BN).
+        model: the network (traced once, :func:`coupling.conv_roles`, to pair convolutions
+            with their BatchNorm).
         kind: ``"filter"`` (output channels, with the following BN's gamma and beta),
             ``"channel"`` (input channels) or ``"both"`` (filter, then channel, per layer).
         exclude: module names of convolutions to leave out.
@@ -269,7 +219,7 @@ def channel_groups(
 
     Raises:
         ValueError: for an unknown kind, an excluded name that is not a convolution, a
-            channel group of a grouped convolution, or a model torch.fx cannot trace.
+            channel group of a grouped convolution, or a model the tracer cannot trace.
     """
     if kind not in (*_KINDS, "both"):
         raise ValueError(f"kind={kind!r}; expected 'filter', 'channel' or 'both'")
@@ -279,7 +229,7 @@ def channel_groups(
     for name in exclude:
         if not isinstance(modules.get(name), CONV_TYPES):
             raise ValueError(f"exclude names {name!r}, which is not a convolution of the model")
-    bn_after, outputs, inputs = _conv_roles(model)
+    bn_after, outputs, inputs = conv_roles(model)
     families: list[LayerGroups] = []
     for name, conv in modules.items():
         if not isinstance(conv, CONV_TYPES) or name in exclude:

@@ -67,6 +67,8 @@ import pandas as pd
 import torch
 from torch import nn
 
+from pose_helpers.compress.coupling import dependency_graph
+
 __all__ = [
     "SUPPORTED_LAYERS",
     "ChannelPlan",
@@ -204,8 +206,6 @@ class _Analysis:
     """The dependency graph of a (copied) model and the channels that can be removed."""
 
     def __init__(self, model: nn.Module, example_input: Any, tol: float) -> None:
-        import torch_pruning as tp
-
         if not isinstance(tol, int | float) or not tol >= 0:
             raise ValueError(f"tol={tol!r}; expected a number >= 0")
         _check_modules(model)
@@ -217,11 +217,8 @@ class _Analysis:
         self.inputs = inputs
         trace = _Trace(model)
         try:
-            with torch.enable_grad():
-                model.eval()
-                self.dg = tp.DependencyGraph().build_dependency(
-                    model, example_inputs=inputs, verbose=False
-                )
+            self.dg = dependency_graph(model, inputs)  # the package's one tracer
+            model.eval()
         finally:
             trace.remove()
         for name, count in trace.calls.items():

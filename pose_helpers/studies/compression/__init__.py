@@ -17,6 +17,9 @@ channels removed) and retrained (Table 5.6); Algorithm 1 (Tables 5.7-5.8) and th
 * :mod:`.full_scale`: the engineered networks' speed at full scale;
 * :mod:`.tables`, :mod:`.findings`, :mod:`.figures`: tables beside the thesis's, text, figures;
 * :mod:`.bayesian`: Algorithm 1 (Tables 5.7-5.8); :mod:`.claims`: the summary's verdicts;
+* :mod:`.controls`: a one-shot structured magnitude pruner with a sweep cell's fine-tuning;
+* :mod:`.curves`: the sweeps as curves (spanned, the thesis's cells marked by the rule,
+  the group threshold's reading chosen);
 * :mod:`.lambda_transport`: what the thesis's λ means here, measured
   (:func:`measure_transport`; the rule is :mod:`pose_helpers.compress.transport`).
 
@@ -35,7 +38,7 @@ names of the modules above are re-exported here (``compression.bayesian`` and
 
 from __future__ import annotations
 
-from pose_helpers.studies.compression import bayesian, claims, lambda_transport
+from pose_helpers.studies.compression import bayesian, claims, controls, curves, lambda_transport
 from pose_helpers.studies.compression.baseline import (
     BASELINE_STUDY,
     CONTROL_STUDY,
@@ -43,9 +46,14 @@ from pose_helpers.studies.compression.baseline import (
     baseline_cells,
     baseline_run,
     baseline_table,
+    ceiling_note,
     cpu_scale_card,
     full_scale_card,
+    heatmap_ceiling,
     load_baseline,
+    narrower,
+    redundancy_note,
+    redundancy_table,
     sweep,
     train_baseline,
     weight_magnitudes,
@@ -66,6 +74,24 @@ from pose_helpers.studies.compression.common import (
     create_baseline_model,
     full_scale_baseline_mb,
     stored_run,
+)
+from pose_helpers.studies.compression.controls import (
+    group_magnitude_run,
+    magnitude_pruned_run,
+    pruning_controls,
+)
+from pose_helpers.studies.compression.curves import (
+    choose_reading,
+    chosen_statistic,
+    control_cells,
+    plot_sweep,
+    reading_cells,
+    reading_note,
+    spanning_sweep,
+    sweep_cells,
+    sweep_note,
+    sweep_table,
+    transport_factor,
 )
 from pose_helpers.studies.compression.engineering import (
     ENGINEERED_STUDY,
@@ -128,6 +154,22 @@ from pose_helpers.studies.compression.tables import (
 from pose_helpers.train.runs import plot_learning_curve  # noqa: F401 (for the chapters)
 
 __all__ = [
+    "group_magnitude_run",
+    "controls",
+    "magnitude_pruned_run",
+    "pruning_controls",
+    "choose_reading",
+    "chosen_statistic",
+    "control_cells",
+    "curves",
+    "plot_sweep",
+    "reading_cells",
+    "reading_note",
+    "spanning_sweep",
+    "sweep_cells",
+    "sweep_note",
+    "sweep_table",
+    "transport_factor",
     "BASELINE_STUDY",
     "CONTROL_STUDY",
     "CPU_BASELINE",
@@ -154,6 +196,7 @@ __all__ = [
     "baseline_verdict",
     "bayesian",
     "cells_table",
+    "ceiling_note",
     "checkpoint_folder",
     "choose_cell",
     "claims",
@@ -174,6 +217,10 @@ __all__ = [
     "full_scale_latency",
     "full_scale_models",
     "keep_ratios",
+    "redundancy_table",
+    "redundancy_note",
+    "narrower",
+    "heatmap_ceiling",
     "lambda_transport",
     "load_baseline",
     "measure_transport",

@@ -46,6 +46,11 @@ __all__ = [
     "baseline_run",
     "baseline_table",
     "cpu_scale_card",
+    "ceiling_note",
+    "heatmap_ceiling",
+    "narrower",
+    "redundancy_note",
+    "redundancy_table",
     "full_scale_card",
     "load_baseline",
     "sweep",
@@ -298,4 +303,142 @@ def weight_magnitudes(
         progress=progress,
         baseline=dict(baseline),
         thresholds=thresholds,
+    )
+
+
+# --------------------------------------------------------------------------- is it over-provisioned?
+
+
+def narrower(baseline: Mapping[str, Any], factor: float) -> dict[str, Any]:
+    """The baseline's settings with ResNet-50's width and the deconvolution channels scaled
+    by ``factor`` (0.5: half the width), everything else (the recipe) unchanged.
+
+    Raises:
+        ValueError: unless ``0 < factor``, or when a scaled width falls below one channel.
+    """
+    if not factor > 0:
+        raise ValueError(f"factor={factor!r}; expected a number > 0")
+    kwargs = dict(baseline_arguments(baseline)["model_kwargs"] or {})
+    scaled = {k: round(kwargs[k] * factor) for k in ("width", "deconv_channels")}
+    if min(scaled.values()) < 1:
+        raise ValueError(f"factor={factor!r} leaves {scaled}; each needs at least one channel")
+    return {**baseline, "model_kwargs": {**kwargs, **scaled}}
+
+
+def redundancy_table(
+    baseline: Mapping[str, Any],
+    width_factors: Sequence[float] = (1.0, 0.5),
+    seeds: Sequence[int] = (0, 1),
+    *,
+    threads: int | None = 1,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Is the baseline over-provisioned? The same recipe (:func:`narrower`) at each width
+    factor and seed, trained plainly (stored runs of :data:`BASELINE_STUDY`, the baseline's own
+    record at factor 1), with its parameters and MACs at the baseline's input size.
+
+    Returns:
+        One row per (width factor, seed): ``width_factor``, ``width``, ``deconv_channels``,
+        ``seed``, ``params``, ``macs``, ``pckh`` (mean PCKh@0.5 on the validation renders)
+        and ``train_seconds``.
+
+    Raises:
+        ValueError: for no width factor or no seed, or a bad factor.
+    """
+    from pose_helpers.cost.bench import macs
+
+    if not width_factors or not seeds:
+        raise ValueError("width_factors and seeds need at least one value each")
+    variants = [
+        (f, int(s), narrower({**baseline, "seed": int(s)}, f)) for f in width_factors for s in seeds
+    ]
+    rows = []
+    for factor, seed, variant in variants:
+        record = baseline_run(**variant, threads=threads, progress=progress)
+        settings = baseline_arguments(variant)
+        size = settings["input_size"]
+        rows.append(
+            {
+                "width_factor": float(factor),
+                "width": settings["model_kwargs"]["width"],
+                "deconv_channels": settings["model_kwargs"]["deconv_channels"],
+                "seed": seed,
+                "params": int(record["params"]),
+                "macs": int(macs(create_baseline_model(settings).eval(), (3, size, size))),
+                "pckh": float(record["table"]["Mean"]),
+                "train_seconds": float(record.get("train_seconds", math.nan)),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def redundancy_note(table: pd.DataFrame, required_loss: float = 3.0) -> str:
+    """Whether the narrowest network of :func:`redundancy_table` loses ``required_loss``
+    points against the full width, beyond the seeds' spread (Markdown, every number computed).
+    """
+    by = table.groupby("width_factor")["pckh"]
+    mean, low, high = by.mean(), by.min(), by.max()
+    full, narrow = mean.index.max(), mean.index.min()
+    loss = mean[full] - mean[narrow]
+    spread = max((high - low).max(), 0.0)
+    seeds = table.groupby("width_factor")["seed"].nunique()
+    if loss >= required_loss + spread:
+        verdict = "is not over-provisioned: the sweeps can show a cost"
+    elif loss <= required_loss - spread:
+        verdict = "has capacity to spare: a compression method can look free here without being so"
+    else:
+        verdict = "is at the edge: the loss lies within the seeds' spread of the requirement"
+    return (
+        f"At {narrow:g} × the width ({int(table.loc[table.width_factor == narrow, 'params'].iloc[0]):,} "
+        f"parameters) the recipe scores {mean[narrow]:.1f} % mean PCKh@0.5 against "
+        f"{mean[full]:.1f} % at full width (means over {seeds[narrow]} and {seeds[full]} seeds): "
+        f"a loss of **{loss:.1f} points**, where the check asks for at least {required_loss:g}. "
+        f"The seeds of one width differ by up to {spread:.1f} points (the noise every later "
+        f"rule uses), so the baseline {verdict}."
+    )
+
+
+def heatmap_ceiling(baseline: Mapping[str, Any]) -> dict[str, float]:
+    """The PCKh@0.5 ceiling of the heatmap resolution: the validation renders' own target
+    heatmaps decoded the chapters' way (arg-max with the quarter-pixel shift, mapped to
+    input pixels), as if a network predicted them exactly.
+
+    Returns:
+        ``metrics.pckh_table`` of the decoded targets (Head ... Mean), with ``heatmap_size``.
+    """
+    import numpy as np
+
+    from pose_helpers import metrics
+
+    settings = baseline_arguments(baseline)
+    _, val_data = baseline_datasets(settings)
+    items = [val_data[i] for i in range(len(val_data))]
+    heatmaps = np.stack([np.asarray(item["heatmaps"]) for item in items])
+    coords, _ = metrics.heatmaps_to_coords(heatmaps)
+    size = settings["input_size"]
+    side = heatmaps.shape[-1]
+    pred = metrics.heatmap_to_image_coords(coords, (size, size), (side, heatmaps.shape[-2]))
+    per_joint = metrics.pckh(
+        np.asarray(pred, dtype=np.float64),
+        np.stack([np.asarray(item["joints"], dtype=np.float64) for item in items]),
+        np.asarray([float(item["head_size"]) for item in items]),
+        np.stack([np.asarray(item["visible"]).astype(bool) for item in items]),
+    )
+    table = {str(k): float(v) for k, v in metrics.pckh_table(per_joint).items()}
+    return {**table, "heatmap_size": int(side)}
+
+
+def ceiling_note(ceiling: Mapping[str, float]) -> str:
+    """What :func:`heatmap_ceiling` says about the heatmap resolution (Markdown)."""
+    side = ceiling["heatmap_size"]
+    if ceiling["Mean"] >= 99.95:
+        return (
+            f"The ceiling of {side} × {side} heatmaps: their exact targets, decoded, score "
+            f"**{ceiling['Mean']:.1f} %** mean PCKh@0.5 on the same validation persons; the "
+            "resolution is not what holds the baseline back."
+        )
+    return (
+        f"The ceiling of {side} × {side} heatmaps: their exact targets, decoded, score "
+        f"**{ceiling['Mean']:.1f} %** mean PCKh@0.5 on the same validation persons; no network "
+        "passes it at this resolution."
     )

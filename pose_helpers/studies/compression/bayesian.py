@@ -58,7 +58,7 @@ from pose_helpers.studies.compression.scoring import diverged_cells, score_cell,
 from pose_helpers.train import runs as experiments
 
 #: Bump when the code changes what a stored run computes (it keys the run store).
-STUDY_VERSION = 1
+STUDY_VERSION = 2
 
 __all__ = [
     "BAYESIAN_STUDY",
@@ -102,10 +102,26 @@ def _key(lam: float, baseline: dict[str, Any], **settings: Any) -> str:
             "baseline": baseline_key(baseline),
             "method": "bayesian",
             "lam": lam,
-            "loss_scale": THESIS_LOSS_SCALE,
             **settings,
         }
     )
+
+
+def _change(rows: Sequence[Mapping[str, Any]], gamma: Any) -> float | None:
+    """The relative change of the live groups' median ``gamma`` since the last outer (None
+    for the first outer, or without a previous median)."""
+    previous = rows[-1]["gamma_median"] if rows else None
+    if not previous or previous != previous or not len(gamma):
+        return None
+    return abs(float(gamma.median()) - previous) / abs(previous)
+
+
+def _settled(rows: Sequence[Mapping[str, Any]], tolerance: float | None) -> bool:
+    """Whether the last outer moved the median ``gamma`` by less than ``tolerance``."""
+    if tolerance is None or not rows:
+        return False
+    change = rows[-1].get("gamma_change")
+    return change is not None and change < tolerance  # None (the first outer): no
 
 
 def _hessian_batches(train_data: Any, batch_size: int, count: int, seed: int) -> list[dict]:
@@ -138,6 +154,10 @@ def bayesian_run(
     hessian_batches: int = 4,
     hessian_samples: int = 2,
     exclude: Sequence[str] = (),
+    form: str = "derived",
+    lambda_factor: float = THESIS_LOSS_SCALE,
+    mask_threshold: float | None = None,
+    gamma_tolerance: float | None = None,
     seed: int = 0,
     data_root: str | os.PathLike | None = None,
     threads: int = 1,
@@ -162,6 +182,16 @@ def bayesian_run(
         hessian_samples: Gauss-Newton samples per batch (:func:`algorithm1.ggn_diagonal`).
         exclude: convolutions whose groups Algorithm 1 leaves alone (``channel_groups``'s
             ``exclude``); default none, as in the thesis.
+        form: step 3's ``C``: ``'printed'`` (the thesis's ``(Γ⁻¹ + diag H)⁻¹``) or
+            ``'derived'`` (``(Γ⁻¹ + diag H / λ)⁻¹``), :data:`algorithm1.FORMS`.
+        lambda_factor: our lambda per thesis lambda (the transport rule).
+        mask_threshold: the threshold on ``gamma`` of step 4 after every outer (groups below
+            it are zeroed and stay so while training goes on); default the smallest of
+            ``thresholds``.
+        gamma_tolerance: with it, ``outers`` is a cap and the run stops once the median
+            ``gamma`` of the live groups changes by less than this fraction between outers
+            (the last outer then keeps ``lr``: its position is not known in advance);
+            without it, exactly ``outers`` outers.
         seed: seed of the batch order (outer ``t`` uses ``1000 * seed + t``) and the Hessian.
         data_root: data-root override for the renders.
         threads: torch threads (not part of the key).
@@ -172,7 +202,9 @@ def bayesian_run(
         A JSON-able dict (no key named like an argument, so that :func:`sweep.run_sweep` can
         put it beside its grid): ``key``, ``baseline_key``, ``penalty_weight`` (lambda in our
         units), ``excluded_layers``, ``params``, ``history`` (per epoch, with its ``outer``),
-        ``outer_log`` (per outer: live groups, pruned, median ``gamma`` and ``omega``),
+        ``outer_log`` (per outer: live groups, pruned, median ``gamma`` and ``omega``, and
+        the median's relative change), ``outers_run``, ``converged`` (the median ``gamma``
+        settled within ``gamma_tolerance``; always true without one),
         ``pckh_unthresholded``, ``cells`` (per threshold: ``threshold``, ``sparsity`` (% zero),
         ``retained``, ``size_mb``, ``nonzero_weights``, ``pckh``, ``table``; NaN when the run
         diverged), ``train_seconds``, ``diverged``, ``checkpoint`` and ``state`` (the file
@@ -192,13 +224,20 @@ def bayesian_run(
     thresholds = check_thresholds(thresholds)
     hessian_batches = check_count("hessian_batches", hessian_batches)
     hessian_samples = check_count("hessian_samples", hessian_samples)
+    if form not in algorithm1.FORMS:
+        raise ValueError(f"form={form!r}; expected one of {list(algorithm1.FORMS)}")
+    lambda_factor = check_lr("lambda_factor", lambda_factor)
+    if gamma_tolerance is not None:
+        gamma_tolerance = check_lr("gamma_tolerance", gamma_tolerance)
     given = dict(baseline)
     if data_root is not None:
         given["data_root"] = str(data_root)
     settings = baseline_arguments(given)
-    mask_threshold = min(thresholds)
+    mask_threshold = min(thresholds) if mask_threshold is None else check_threshold(mask_threshold)
     exclude = sorted({str(name) for name in exclude})
     extra = {"exclude": exclude} if exclude else {}  # the keys of runs without it stay valid
+    if gamma_tolerance is not None:
+        extra["gamma_tolerance"] = gamma_tolerance
     key = _key(
         lam,
         given,
@@ -209,6 +248,8 @@ def bayesian_run(
         mask_threshold=mask_threshold,
         hessian_batches=hessian_batches,
         hessian_samples=hessian_samples,
+        form=form,
+        lambda_factor=lambda_factor,
         seed=int(seed),
         **extra,
     )
@@ -216,13 +257,13 @@ def bayesian_run(
 
     net, _ = load_baseline(given, threads=threads, progress=progress)
     train_data, val_data = baseline_datasets(settings)
-    ours = regularizers.from_thesis_lambda(lam)
+    ours = lambda_factor * lam
     groups = regularizers.channel_groups(net, exclude=exclude)
     state = algorithm1.ReweightedGroupLasso.start(net, groups)
     hessian_data = _hessian_batches(train_data, settings["batch_size"], hessian_batches, seed)
     history: list[dict[str, Any]] = []
     outer_rows: list[dict[str, Any]] = []
-    seconds, diverged = 0.0, False
+    seconds, diverged, converged = 0.0, False, gamma_tolerance is None
     checkpoint = folder / f"bayesian-{key}-outer{outers}.pt"
     state_path = folder / f"bayesian-{key}-outer{outers}.json"
     for t in range(1, outers + 1):
@@ -238,9 +279,13 @@ def bayesian_run(
             history += done["history"]
             outer_rows.append(done["outer"])
             seconds += done["outer"]["train_seconds"]
+            if _settled(outer_rows, gamma_tolerance):
+                converged = True
+                break
             continue
         mask = regularizers.ZeroMask.capture(net) if not bool(state.active.all()) else None
-        step_lr = lr * (final_lr_factor if t == outers else 1.0)
+        last = t == outers and gamma_tolerance is None
+        step_lr = lr * (final_lr_factor if last else 1.0)
         current = state  # the penalty reads this outer's omega
 
         result = train.fit(
@@ -262,7 +307,7 @@ def bayesian_run(
         hessian = algorithm1.ggn_diagonal(
             net, hessian_data, samples=hessian_samples, seed=1000 * int(seed) + t
         )
-        state.update(net, hessian, ours)
+        state.update(net, hessian, ours, form=form)
         pruned = state.prune(net, mask_threshold)
         live = state.active
         row = {
@@ -271,6 +316,7 @@ def bayesian_run(
             "groups_pruned": int(pruned),
             "gamma_median": float(state.gamma[live].median()) if live.any() else math.nan,
             "omega_median": float(state.omega[live].median()) if live.any() else math.nan,
+            "gamma_change": _change(outer_rows, state.gamma[live]),
             "val_pckh": float(result.table.get("Mean", math.nan)) if result.table else math.nan,
             "train_seconds": float(result.seconds),
         }
@@ -281,6 +327,9 @@ def bayesian_run(
         fit_checkpoint.unlink(missing_ok=True)  # the outer is done: its resume point is not needed
         history += epochs
         outer_rows.append(row)
+        if _settled(outer_rows, gamma_tolerance):
+            converged = True
+            break
 
     params = sum(p.numel() for p in net.parameters())
     net.eval()
@@ -298,6 +347,8 @@ def bayesian_run(
             "baseline_key": baseline_key(given),
             "penalty_weight": ours,
             "excluded_layers": exclude,
+            "outers_run": len(outer_rows),
+            "converged": bool(converged and not diverged),
             "params": params,
             "history": history,
             "outer_log": outer_rows,
@@ -584,10 +635,15 @@ def outer_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def cells_by_method(
-    others: pd.DataFrame, bayesian: pd.DataFrame, diagnostic: pd.DataFrame
+    others: pd.DataFrame,
+    bayesian: pd.DataFrame,
+    diagnostic: pd.DataFrame,
+    statistic: str = "norm",
 ) -> dict[str, pd.DataFrame]:
-    """Figure 5.1's cells by method: the L1 and group-lasso ``cells_table`` (``others``), the
-    Bayesian cells and, if any, the diagnostic's (as the method ``'bayesian, diagnostic'``)."""
+    """Figure 5.1's cells by method: the L1 and group-lasso ``cells_table`` (``others``; the
+    group-lasso cells of one reading, ``statistic``), the Bayesian cells and, if any, the
+    diagnostic's (as the method ``'bayesian, diagnostic'``)."""
+    others = others[(others["lambda"] > 0) & others["statistic"].isin(["weight", statistic])]
     cells = {m: part for m, part in others.groupby("method", sort=False)}
     cells["bayesian"] = bayesian
     if len(diagnostic):

@@ -27,6 +27,7 @@ from typing import Any
 
 import pandas as pd
 
+from pose_helpers.compress.regularizers import THESIS_LOSS_SCALE, THESIS_THRESHOLDS
 from pose_helpers.core.io import need_checkpoint, save_torch
 from pose_helpers.core.store import jsonable
 from pose_helpers.studies.compression.common import (
@@ -49,7 +50,7 @@ from pose_helpers.studies.compression.tables import key_value, thesis_table
 from pose_helpers.train import runs as experiments
 
 #: Bump when the code changes what a stored run computes (it keys the run store).
-STUDY_VERSION = 1
+STUDY_VERSION = 2
 
 __all__ = [
     "ENGINEERED_STUDY",
@@ -248,8 +249,11 @@ def engineered_run(
     baseline: dict[str, Any],
     epochs: int,
     finetune_epochs: int,
+    lambda_factor: float = THESIS_LOSS_SCALE,
+    thresholds: Sequence[float] = THESIS_THRESHOLDS,
+    statistic: str = "norm",
     lr: float = 1e-4,
-    regularized_lr: float = 1e-3,
+    regularized_lr: float = 1e-4,
     seed: int = 0,
     data_root: str | os.PathLike | None = None,
     threads: int = 1,
@@ -258,10 +262,10 @@ def engineered_run(
 ) -> dict[str, Any]:
     """Engineer a regularized model (thesis section 5.4, Table 5.6): threshold, cut, fine-tune.
 
-    The regularized run ``(method, lam, epochs, regularized_lr, seed)`` (its checkpoint,
-    trained first where this machine has none) is group-thresholded at ``threshold`` (whole
-    filter and channel groups by their L2 norm, also for ``'l1'``: random zeros cannot be
-    removed), its dead channels are removed exactly (:func:`surgery.prune_zero_channels`,
+    The regularized run ``(method, lam, epochs (its cap), regularized_lr, lambda_factor,
+    thresholds, seed)`` (its checkpoint, trained first where this machine has none) is
+    group-thresholded at ``threshold`` (whole filter and channel groups by ``statistic``, the
+    L2 norm or the RMS, also for ``'l1'``: random zeros cannot be removed), its dead channels are removed exactly (:func:`surgery.prune_zero_channels`,
     checked on an example input), and the smaller network is fine-tuned for
     ``finetune_epochs`` with the plain heatmap loss (no penalty, no mask), the baseline's
     optimizer, batch size and milestones, and learning rate ``lr``. ``finetune_epochs=0``
@@ -290,12 +294,23 @@ def engineered_run(
     finetune_epochs = check_count("finetune_epochs", finetune_epochs, minimum=0)
     lr = check_lr("lr", lr)
     plan = plan_regularized(
-        method, lam, baseline, epochs, regularized_lr, seed, data_root, threads, checkpoint_dir
+        method,
+        lam,
+        baseline,
+        epochs,
+        regularized_lr,
+        seed,
+        data_root,
+        threads,
+        checkpoint_dir,
+        lambda_factor=lambda_factor,
+        thresholds=thresholds,
     )
     key = experiments.run_key(
         {
             "regularized": plan.key,
             "threshold": threshold,
+            "statistic": statistic,
             "finetune_epochs": finetune_epochs,
             "lr": lr,
             "seed": plan.seed,
@@ -308,7 +323,7 @@ def engineered_run(
         )
     full = trained["model"]
     sparse = copy.deepcopy(full).eval()
-    zeroed = regularizers.threshold_(sparse, threshold, "group")
+    zeroed = regularizers.threshold_(sparse, threshold, "group", statistic=statistic)
     record = engineer(
         full,
         sparse,

@@ -1,21 +1,26 @@
 """L1 and group-lasso fine-tuning of the baseline (thesis sections 5.3-5.4, Tables 5.4-5.5).
 
 :func:`regularized_run` is the unit of the sweep (:func:`sparsity_sweep`, the run store's
-study :data:`SPARSITY_STUDY`): it fine-tunes the baseline with ``lam * penalty`` added to the
-heatmap loss (``lam`` in the thesis's units, converted once by
-:func:`regularizers.from_thesis_lambda`), with the baseline's optimizer, batch size,
-learning-rate schedule (fractions of the epochs) and training images; then, per threshold, a
-thresholded copy is scored on the validation set and measured with
-:func:`regularizers.sparsity_report`. The theoretical size is ``retained x 136.32 MB``, the
-checkpoint of the *full-scale* baseline (:func:`full_scale_baseline_mb`), as in the thesis.
+study :data:`SPARSITY_STUDY`): it fine-tunes the baseline with ``lambda_factor x lam x
+penalty`` added to the heatmap loss (``lam`` in the thesis's units; ``lambda_factor`` the
+measured transport rule, the one place a thesis lambda becomes ours), with the baseline's
+optimizer, batch size and training images at a constant learning rate, epoch by epoch until
+the retained fraction of every cell changes by less than a tolerance over an epoch (a cap
+stated; a run at the cap is marked not converged). Then every cell (reading x threshold) is
+scored on the validation set and measured with :func:`regularizers.sparsity_report`. The
+theoretical size is ``retained x 136.32 MB``, the checkpoint of the *full-scale* baseline
+(:func:`full_scale_baseline_mb`), as in the thesis.
 
 Its checkpoint stays in the cache (``checkpoint_folder()/<method>-<key>.pt``, the key
-hashing the baseline's key, the method, ``lam``, the epochs, learning rate and seed): a
-re-run resumes, and a finished run does not train. Its record is stored once, by the sweep.
+hashing the baseline's key, the method, ``lam``, the factor, the cap, thresholds,
+tolerance, learning rate and seed): a re-run resumes, and a finished run does not train. Its
+record is stored once, by the sweep.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -25,10 +30,11 @@ from typing import Any
 
 import pandas as pd
 
-from pose_helpers.compress.regularizers import THESIS_THRESHOLDS
+from pose_helpers.compress.regularizers import THESIS_LOSS_SCALE, THESIS_THRESHOLDS
 from pose_helpers.core.io import need_checkpoint
 from pose_helpers.studies.compression.baseline import load_baseline, sweep
 from pose_helpers.studies.compression.common import (
+    METHODS,
     baseline_arguments,
     baseline_datasets,
     baseline_key,
@@ -41,14 +47,20 @@ from pose_helpers.studies.compression.common import (
     create_baseline_model,
     train_config,
 )
-from pose_helpers.studies.compression.scoring import diverged_cells, score_cells, thresholding
+from pose_helpers.studies.compression.scoring import diverged_cells, score_cell
 from pose_helpers.train import runs as experiments
 
 #: Bump when the code changes what a stored run computes (it keys the run store).
-STUDY_VERSION = 1
+STUDY_VERSION = 2
 
 __all__ = [
+    "CELL_READINGS",
     "SPARSITY_STUDY",
+    "TOLERANCE",
+    "cell_specs",
+    "largest_change",
+    "retained_fractions",
+    "score_readings",
     "RegularizedPlan",
     "load_regularized_model",
     "plan_regularized",
@@ -62,17 +74,32 @@ __all__ = [
 SPARSITY_STUDY = "compression_sparsity"
 
 
+#: How a method's network is thresholded, per cell: (mode of ``regularizers.threshold_``,
+#: statistic). Group lasso is scored under both readings of the thesis's group threshold:
+#: the group's L2 norm, and the RMS of its weights (the norm over sqrt(numel)).
+CELL_READINGS = {
+    "l1": (("weight", "weight"),),
+    "group_lasso": (("group", "norm"), ("group", "rms")),
+}
+#: Default convergence tolerance: the largest change of any cell's retained fraction over
+#: one epoch (1 percentage point) below which a run has converged.
+TOLERANCE = 0.01
+
+
 @dataclass(frozen=True)
 class RegularizedPlan:
     """One regularized run, validated: its settings, key and checkpoint."""
 
     method: str
     lam: float  # the thesis's units
-    penalty_weight: float  # lam in ours (from_thesis_lambda), the penalty's factor
+    lambda_factor: float  # the transport rule: our lambda = lambda_factor x lam
+    penalty_weight: float  # lam in ours, the penalty's factor
     baseline: dict[str, Any]  # as given (for the baseline's training)
     settings: dict[str, Any]  # every synthpose_run argument of the baseline
     baseline_key: str
-    epochs: int
+    max_epochs: int
+    thresholds: tuple[float, ...]
+    tolerance: float
     lr: float
     seed: int
     threads: int | None
@@ -84,25 +111,30 @@ def plan_regularized(
     method: Any,
     lam: Any,
     baseline: Mapping[str, Any],
-    epochs: Any,
+    max_epochs: Any,
     lr: Any,
     seed: int = 0,
     data_root: str | os.PathLike | None = None,
     threads: int | None = 1,
     checkpoint_dir: str | os.PathLike | None = None,
+    *,
+    lambda_factor: Any = THESIS_LOSS_SCALE,
+    thresholds: Sequence[float] = THESIS_THRESHOLDS,
+    tolerance: Any = TOLERANCE,
 ) -> RegularizedPlan:
     """Validate a regularized run's arguments and name its key and checkpoint.
 
     Raises:
-        ValueError: for an unknown method, a negative ``lam``, non-positive epochs or
-            learning rate, or an unknown baseline setting.
+        ValueError: for an unknown method, a negative ``lam``, a non-positive cap, learning
+            rate, factor or tolerance, bad thresholds, or an unknown baseline setting.
     """
-    from pose_helpers.compress.regularizers import THESIS_LOSS_SCALE, from_thesis_lambda
-
     method = check_method(method)
     lam = check_lam(lam)
-    epochs = check_count("epochs", epochs)
+    max_epochs = check_count("max_epochs", max_epochs)
     lr = check_lr("lr", lr)
+    lambda_factor = check_lr("lambda_factor", lambda_factor)
+    tolerance = check_lr("tolerance", tolerance)
+    thresholds = tuple(check_thresholds(thresholds))
     given = dict(baseline) if isinstance(baseline, Mapping) else baseline
     if data_root is not None and isinstance(given, dict):
         given["data_root"] = str(data_root)
@@ -113,8 +145,10 @@ def plan_regularized(
             "baseline": base_key,
             "method": method,
             "lam": lam,
-            "loss_scale": THESIS_LOSS_SCALE,
-            "epochs": epochs,
+            "lambda_factor": lambda_factor,
+            "max_epochs": max_epochs,
+            "thresholds": list(thresholds),
+            "tolerance": tolerance,
             "lr": lr,
             "seed": int(seed),
         }
@@ -122,11 +156,14 @@ def plan_regularized(
     return RegularizedPlan(
         method=method,
         lam=lam,
-        penalty_weight=from_thesis_lambda(lam),
+        lambda_factor=lambda_factor,
+        penalty_weight=lambda_factor * lam,
         baseline=given,
         settings=settings,
         baseline_key=base_key,
-        epochs=epochs,
+        max_epochs=max_epochs,
+        thresholds=thresholds,
+        tolerance=tolerance,
         lr=lr,
         seed=int(seed),
         threads=None if threads is None else int(threads),
@@ -145,17 +182,64 @@ def _penalty(model: Any, method: str, lam: float):
     return lambda m: regularizers.group_lasso_penalty(m, lam, groups)
 
 
+def cell_specs(method: str, thresholds: Sequence[float]) -> list[tuple[str, str, float]]:
+    """The cells of a method's run: ``(mode, statistic, threshold)`` per reading and
+    threshold (:data:`CELL_READINGS`)."""
+    return [(mode, stat, float(t)) for mode, stat in CELL_READINGS[method] for t in thresholds]
+
+
+def _label(statistic: str, threshold: float) -> str:
+    return f"{statistic}@{threshold:g}"
+
+
+def retained_fractions(model: Any, method: str, thresholds: Sequence[float]) -> dict[str, float]:
+    """The retained fraction of ``model`` under every cell of ``method`` (a thresholded copy
+    each, :func:`regularizers.sparsity_report`), by ``statistic@threshold``."""
+    from pose_helpers.compress import regularizers
+
+    groups = regularizers.channel_groups(model) if method == "group_lasso" else None
+    out = {}
+    for mode, stat, threshold in cell_specs(method, thresholds):
+        sparse = copy.deepcopy(model)
+        if mode == "weight":
+            regularizers.threshold_(sparse, threshold, mode)
+        else:
+            regularizers.threshold_(sparse, threshold, mode, groups=groups, statistic=stat)
+        out[_label(stat, threshold)] = float(regularizers.sparsity_report(sparse)["retained"])
+    return out
+
+
+def largest_change(rows: Sequence[Mapping[str, Any]], reference: Mapping[str, float]) -> float:
+    """The largest change of any cell's retained fraction over the last epoch of ``rows``
+    (history rows with ``retained``; the first epoch is compared with ``reference``, the
+    network it started from). NaN without rows."""
+    if not rows:
+        return math.nan
+    before = rows[-2]["retained"] if len(rows) > 1 else reference
+    after = rows[-1]["retained"]
+    return max(abs(after[k] - before[k]) for k in after)
+
+
 def train_regularized(plan: RegularizedPlan, progress: bool = False) -> dict[str, Any]:
-    """Train (or resume, or load) the regularized model of ``plan``; the baseline is trained
-    first where this machine has none.
+    """Train (or resume, or load) the regularized model of ``plan`` until it converges; the
+    baseline is trained first where this machine has none.
+
+    Epoch by epoch, at the learning rate ``plan.lr`` throughout (no schedule: the length is
+    not known in advance), until no cell's retained fraction changes by ``plan.tolerance``
+    or more over an epoch (:func:`largest_change`), or ``plan.max_epochs``. A run with
+    ``lam = 0`` (the control) always trains ``max_epochs``: it is as long as the longest
+    cell. Each epoch's retained fractions are kept in the checkpoint's history.
 
     Returns:
-        ``model`` (eval mode), ``result`` (:func:`train.fit`'s), ``baseline`` (the
-        baseline's training record), ``train_data`` and ``val_data``.
+        ``model`` (eval mode), ``result`` (:func:`train.fit`'s), ``rows`` (every epoch's
+        history row with its ``retained``), ``reference`` (the baseline's retained
+        fractions), ``converged``, ``baseline`` (the baseline's training record),
+        ``train_data`` and ``val_data``.
 
     Raises:
         ValueError: when the baseline diverged.
     """
+    from pose_helpers.core.io import load_checkpoint
     from pose_helpers.train import loop as train
 
     net, base = load_baseline(plan.baseline, threads=plan.threads, progress=progress)
@@ -165,22 +249,63 @@ def train_regularized(plan: RegularizedPlan, progress: bool = False) -> dict[str
         )
     settings = plan.settings
     train_data, val_data = baseline_datasets(settings)
-    result = train.fit(
-        net,
-        train_data,
-        val_data,
-        train_config(settings, plan.epochs, plan.lr, plan.seed, plan.threads),
-        checkpoint=plan.checkpoint,
-        extra_loss=_penalty(net, plan.method, plan.penalty_weight),
-        progress=progress,
-    )
+    reference = retained_fractions(net, plan.method, plan.thresholds)
+    penalty = _penalty(net, plan.method, plan.penalty_weight)
+
+    def measure(model: Any, row: dict[str, Any]) -> None:  # saved with the epoch's row
+        row["retained"] = retained_fractions(model, plan.method, plan.thresholds)
+
+    saved = load_checkpoint(plan.checkpoint, ("history",))
+    epochs = max(1, len(saved["history"]) if saved else 0)
+    while True:
+        config = dataclasses.replace(
+            train_config(settings, epochs, plan.lr, plan.seed, plan.threads), milestones=()
+        )
+        result = train.fit(
+            net,
+            train_data,
+            val_data,
+            config,
+            checkpoint=plan.checkpoint,
+            extra_loss=penalty,
+            after_epoch=measure,
+            progress=progress,
+        )
+        rows = load_checkpoint(plan.checkpoint, ("history",))["history"]
+        converged = plan.lam > 0 and largest_change(rows, reference) < plan.tolerance
+        if result.diverged or converged or epochs >= plan.max_epochs:
+            break
+        epochs += 1
     return {
         "model": net.eval(),
         "result": result,
+        "rows": rows,
+        "reference": reference,
+        "converged": bool(converged or (plan.lam == 0 and not result.diverged)),
         "baseline": base,
         "train_data": train_data,
         "val_data": val_data,
     }
+
+
+def score_readings(
+    model: Any, methods: Sequence[str], thresholds: Sequence[float], val_data: Any, params: int
+) -> list[dict[str, Any]]:
+    """:func:`scoring.score_cell` of every cell of ``methods`` (:func:`cell_specs`), each
+    with its ``statistic``."""
+    from pose_helpers.compress import regularizers
+
+    groups = regularizers.channel_groups(model) if "group_lasso" in methods else None
+    specs = [spec for method in methods for spec in cell_specs(method, thresholds)]
+    cells = []
+    for mode, stat, threshold in specs:
+        sparse = copy.deepcopy(model).eval()
+        if mode == "weight":
+            regularizers.threshold_(sparse, threshold, mode)
+        else:
+            regularizers.threshold_(sparse, threshold, mode, groups=groups, statistic=stat)
+        cells.append({**score_cell(sparse, threshold, val_data, params), "statistic": stat})
+    return cells
 
 
 def regularized_run(
@@ -188,24 +313,30 @@ def regularized_run(
     lam: float,
     *,
     baseline: dict[str, Any],
-    epochs: int,
-    lr: float = 1e-3,
+    max_epochs: int,
+    lr: float = 1e-4,
+    lambda_factor: float = THESIS_LOSS_SCALE,
     thresholds: Sequence[float] = THESIS_THRESHOLDS,
+    tolerance: float = TOLERANCE,
     seed: int = 0,
     data_root: str | os.PathLike | None = None,
     threads: int = 1,
     progress: bool = False,
     checkpoint_dir: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
-    """Fine-tune the baseline with an L1 or group-lasso penalty; threshold and score it.
+    """Fine-tune the baseline with an L1 or group-lasso penalty until its sparsity converges;
+    threshold and score it.
 
-    Training: ``heatmap_loss + from_thesis_lambda(lam) * penalty`` (``l1_penalty`` over every
-    convolution weight, or ``group_lasso_penalty`` over ``channel_groups``: filter groups with
-    their BatchNorm, and channel groups), starting from the baseline's weights, on its
-    training images, with its optimizer, batch size and milestones (fractions of ``epochs``)
-    and learning rate ``lr``; ``seed`` orders the batches. Then, for each threshold, a copy is
-    thresholded (single weights for ``l1``, whole groups by their L2 norm for
-    ``group_lasso``: ``regularizers.threshold_``) and scored on the validation set.
+    Training: ``heatmap_loss + lambda_factor * lam * penalty`` (``lam`` in the thesis's
+    units; ``lambda_factor`` the transport rule, :mod:`pose_helpers.compress.transport`, as
+    measured by the baseline chapter; ``l1_penalty`` over every convolution weight, or
+    ``group_lasso_penalty`` over ``channel_groups``: filter groups with their BatchNorm, and
+    channel groups), from the baseline's weights, on its training images, with its
+    optimizer and batch size at the constant learning rate ``lr``; ``seed`` orders the
+    batches. The run stops when its retained fractions have converged
+    (:func:`train_regularized`) or at ``max_epochs``. Then every cell is scored
+    (:func:`score_readings`): single weights for ``l1``; whole groups for ``group_lasso``,
+    by their L2 norm and by their RMS.
 
     The unit of :func:`sparsity_sweep`, which stores its record; a call resumes or loads
     the checkpoint (no training when it is finished) and scores the cells again.
@@ -215,9 +346,11 @@ def regularized_run(
         lam: the penalty's weight in the thesis's units (``THESIS_LAMBDAS[method]``).
         baseline: ``synthpose_run`` settings on top of :data:`CPU_BASELINE` (as for
             :func:`baseline_run`); the baseline is trained first if this machine has none.
-        epochs: fine-tuning epochs.
-        lr: initial learning rate of the fine-tuning.
+        max_epochs: the most fine-tuning epochs (a control with ``lam = 0`` trains them all).
+        lr: the fine-tuning's constant learning rate.
+        lambda_factor: our lambda per thesis lambda (the measured transport factor).
         thresholds: the thresholds of the cells (Tables 5.4/5.5: 0.01, 0.001, 0.0001).
+        tolerance: convergence: the largest change of a retained fraction over an epoch.
         seed: seed of the fine-tuning (batch order).
         data_root: data-root override for the renders (else the baseline's).
         threads: torch threads (not part of the key).
@@ -225,42 +358,67 @@ def regularized_run(
         checkpoint_dir: folder of the checkpoint; default :func:`checkpoint_folder`.
 
     Returns:
-        A JSON-able dict: ``key``, ``baseline_key``, ``penalty_weight`` (``lam`` in our
-        units), ``params``, ``history`` (per epoch; ``extra_loss`` is the penalty),
-        ``pckh_unthresholded`` (mean PCKh before any threshold), ``cells`` (one per
-        threshold: ``threshold``, ``sparsity`` (% zero), ``retained`` (the thesis's
-        "Sparsity"), ``size_mb`` (``retained x 136.32``), ``nonzero_weights``, ``pckh``
-        (mean) and ``table`` (Head ... Mean)), ``train_seconds``, ``diverged`` and
-        ``checkpoint`` (its file name in the checkpoint folder). A diverged run (NaN loss) is
-        recorded with NaN cells (:func:`scoring.diverged_cells`), not raised.
+        A JSON-able dict: ``key``, ``baseline_key``, ``lambda_ours`` (the penalty's
+        weight), ``params``, ``history`` (per epoch; ``extra_loss`` is the penalty,
+        ``retained`` each cell's retained fraction), ``epochs``, ``converged``,
+        ``last_change`` (of the retained fractions over the last epoch),
+        ``pckh_unthresholded`` (mean PCKh before any threshold), ``cells`` (one per reading
+        and threshold, of both methods for the control ``lam = 0``: ``statistic``,
+        ``threshold``, ``sparsity`` (% zero), ``retained``
+        (the thesis's "Sparsity"), ``size_mb`` (``retained x 136.32``), ``nonzero_weights``,
+        ``pckh`` (mean) and ``table`` (Head ... Mean)), ``train_seconds``, ``diverged``
+        and ``checkpoint`` (its file name in the checkpoint folder). A diverged run (NaN
+        loss) is recorded with NaN cells (:func:`scoring.diverged_cells`), not raised.
 
     Raises:
         ValueError: at once, for an unknown method, a negative ``lam``, a threshold <= 0,
-            non-positive epochs or learning rate, or an unknown baseline setting.
+            a non-positive cap, learning rate, factor or tolerance, or an unknown baseline
+            setting.
     """
     from pose_helpers.core.store import jsonable
 
-    thresholds = check_thresholds(thresholds)
     plan = plan_regularized(
-        method, lam, baseline, epochs, lr, seed, data_root, threads, checkpoint_dir
+        method,
+        lam,
+        baseline,
+        max_epochs,
+        lr,
+        seed,
+        data_root,
+        threads,
+        checkpoint_dir,
+        lambda_factor=lambda_factor,
+        thresholds=thresholds,
+        tolerance=tolerance,
     )
     trained = train_regularized(plan, progress)
     result, net = trained["result"], trained["model"]
     params = trained["baseline"]["params"]
+    # the control (lam = 0) is one network for both methods: it is scored under every reading
+    methods = METHODS if plan.lam == 0 else (plan.method,)
     if result.diverged:
-        cells = diverged_cells(thresholds)
+        cells = [
+            {**cell, "statistic": stat}
+            for method in methods
+            for _, stat in CELL_READINGS[method]
+            for cell in diverged_cells(plan.thresholds)
+        ]
     else:
-        cells = score_cells(net, thresholding(plan.method), thresholds, trained["val_data"], params)
+        cells = score_readings(net, methods, plan.thresholds, trained["val_data"], params)
+    rows = trained["rows"]
     return jsonable(
         {
             "key": plan.key,
             "baseline_key": plan.baseline_key,
-            "penalty_weight": plan.penalty_weight,
+            "lambda_ours": plan.penalty_weight,
             "params": int(params),
-            "history": result.history.to_dict("records"),
+            "history": rows,
+            "epochs": len(rows),
+            "converged": trained["converged"],
+            "last_change": largest_change(rows, trained["reference"]),
             "pckh_unthresholded": float(result.table.get("Mean", math.nan)),
             "cells": cells,
-            "train_seconds": float(result.seconds),
+            "train_seconds": float(sum(row["seconds"] for row in rows)),
             "diverged": bool(result.diverged),
             "checkpoint": plan.checkpoint.name,
         }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -56,6 +57,10 @@ def key_value(value: float) -> float:
     return float(f"{float(value):.6g}")
 
 
+#: The statistic a method's threshold is on, where a record does not name it.
+STATISTICS = {"l1": "weight", "group_lasso": "norm", "bayesian": "gamma"}
+
+
 def cells_table(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per (method, lambda, threshold) of a sweep of ``regularized_run`` (or
     ``bayesian_run`` with a ``method`` column).
@@ -66,9 +71,12 @@ def cells_table(runs: pd.DataFrame) -> pd.DataFrame:
             sweep's ``error`` column) are left out.
 
     Returns:
-        Columns ``method``, ``lambda``, ``threshold``, ``sparsity`` (% zero), ``retained``,
-        ``pckh``, ``size_mb``, ``diverged``; in the thesis's order: methods as they first
-        appear, lambda descending, thresholds descending (0.01, 0.001, 0.0001).
+        Columns ``method``, ``statistic`` (what the threshold is on: ``weight``, a group's
+        ``norm`` or ``rms``, Algorithm 1's ``gamma``), ``lambda`` (the thesis's units),
+        ``lambda_ours`` (the penalty's weight, where the record names it), ``threshold``,
+        ``sparsity`` (% zero), ``retained``, ``pckh``, ``size_mb``, ``epochs`` and
+        ``converged`` (NaN where the record does not say), ``diverged``; in the thesis's
+        order: methods as they first appear, lambda descending, thresholds descending.
 
     Raises:
         ValueError: when ``method``, ``lam`` or ``cells`` is missing.
@@ -89,18 +97,32 @@ def cells_table(runs: pd.DataFrame) -> pd.DataFrame:
             rows.append(
                 {
                     "method": run["method"],
+                    "statistic": cell.get("statistic", STATISTICS.get(run["method"], "")),
                     "lambda": float(run["lam"]),
+                    "lambda_ours": _number(run.get("lambda_ours")),
                     **{c: float(cell[c]) for c in _CELL_COLUMNS if c != "lambda"},
+                    "epochs": _number(run.get("epochs")),
+                    "converged": run.get("converged", math.nan),
                     "diverged": bool(diverged) if not pd.isna(diverged) else False,
                 }
             )
-    out = pd.DataFrame(rows, columns=["method", *_CELL_COLUMNS, "diverged"])
+    columns = ["method", "statistic", "lambda", "lambda_ours", *_CELL_COLUMNS[1:]]
+    out = pd.DataFrame(rows, columns=[*columns, "epochs", "converged", "diverged"])
     order = {m: i for i, m in enumerate(dict.fromkeys(out["method"]))}
     out["_order"] = out["method"].map(order)
     out = out.sort_values(
-        ["_order", "lambda", "threshold"], ascending=[True, False, False], kind="stable"
+        ["_order", "statistic", "lambda", "threshold"],
+        ascending=[True, True, False, False],
+        kind="stable",
     )
     return out.drop(columns="_order").reset_index(drop=True)
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def thesis_table(name: str) -> pd.DataFrame:
@@ -242,11 +264,11 @@ def reproduction_view(table: pd.DataFrame) -> pd.DataFrame:
     return table[list(TABLE_COLUMNS)].rename(columns=TABLE_COLUMNS)
 
 
-def reproduction_caption(number: str, finetune_epochs: int) -> str:
+def reproduction_caption(number: str, max_epochs: int) -> str:
     """The caption of a chapter's Table 5.4 or 5.5 (``number``)."""
     return (
-        f"Table {number}: ours (CPU scale, SynthPose, {finetune_epochs} epochs of "
-        "fine-tuning) beside the thesis's (full scale, MPII); sizes are theoretical "
+        f"Table {number}: ours (CPU scale, SynthPose, fine-tuned until converged, at most "
+        f"{max_epochs} epochs) beside the thesis's (full scale, MPII); sizes are theoretical "
         f"(retained × {full_scale_baseline_mb():.2f} MB)"
     )
 
