@@ -177,3 +177,11 @@ def test_plot_summary():
     fig = K.plot_summary(_results())
     assert len(fig.axes) == 2
     plt.close(fig)
+
+
+def test_without_a_second_seed_the_accuracy_claims_are_not_tested(tmp_path):
+    table = K.claims(_results(redundancy=pd.DataFrame(columns=["width_factor", "seed", "pckh"])))
+    rows = table.set_index("where")
+    assert rows.loc["Table 5.4; sweep_l1.csv", "verdict"] == "not tested"
+    assert "not measured" in rows.loc["Table 5.4; sweep_l1.csv", "noise"]
+    assert rows.loc["Table 5.3", "verdict"] == "holds"  # no PCKh in it
