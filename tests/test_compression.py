@@ -823,3 +823,41 @@ def test_group_magnitude_control_reaches_the_retained_fraction(cache):
     state = torch.load(C.checkpoint_folder() / record["checkpoint"], weights_only=True)
     model.load_state_dict(state["model"])
     assert R.sparsity_report(model)["retained"] == pytest.approx(record["retained_reached"])
+
+
+def test_head_to_head_reads_the_chapters_tables_and_compares_with_the_controls(tmp_path):
+    with pytest.raises(FileNotFoundError, match="compression_sparsity"):
+        C.head_to_head(baseline_pckh=60.0, pruning=[], narrower=pd.DataFrame(), results=tmp_path)
+    record = {
+        "lam": 1e-6,
+        "threshold": 0.01,
+        "params": 100,
+        "retained": 0.5,
+        "pckh_after": 59.0,
+        "history": [{}, {}],
+        "keep_ratios": {"layer1.internal": 0.5, "deconv0": 1.0},
+    }
+    models = C.engineered_models_table({"sparsest": record}, "group_lasso")
+    assert list(models.columns[-2:]) == ["keep_deconv0", "keep_layer1.internal"]
+    assert models.loc[0, "finetune_epochs"] == 2 and models.loc[0, "pckh"] == 59.0
+    table = pd.DataFrame(
+        {
+            "method": ["baseline", "l1", "group_lasso", "torch_pruning", "narrower"],
+            "setting": ["dense", "a", "b", "keep 0.5", "width × 0.5"],
+            "params": [100, 30, 60, 30, 25],
+            "macs": [1000, 1000, 700, 300, 260],
+            "retained": [1.0, 0.3, 0.6, 0.3, 0.25],
+            "pckh": [60.0, 59.0, 58.5, 57.0, 55.0],
+            "finetune_epochs": [0, 3, 2, 3, 0],
+            "latency_ms": [100.0, 100.0, 80.0, 40.0, 35.0],
+            "latency_p10_ms": [95.0] * 5,
+            "latency_p90_ms": [105.0] * 5,
+            "speedup": [1.0, 1.0, 1.25, 2.5, 2.9],
+            "latency_pytorch_ms": [200.0] * 5,
+            "speedup_pytorch": [1.0] * 5,
+        }
+    )
+    note = C.head_to_head_note(table, 2.0)
+    assert "fastest model at full scale is **group_lasso**" in note
+    assert "**l1**'s best" in note and "the method beats it" in note
+    assert C.plot_head_to_head(table) is not None

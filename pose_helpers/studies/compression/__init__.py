@@ -18,6 +18,7 @@ channels removed) and retrained (Table 5.6); Algorithm 1 (Tables 5.7-5.8) and th
 * :mod:`.tables`, :mod:`.findings`, :mod:`.figures`: tables beside the thesis's, text, figures;
 * :mod:`.bayesian`: Algorithm 1 (Tables 5.7-5.8); :mod:`.claims`: the summary's verdicts;
 * :mod:`.controls`: a one-shot structured magnitude pruner with a sweep cell's fine-tuning;
+* :mod:`.head_to_head`: each method's best model beside the controls, costed at full scale;
 * :mod:`.curves`: the sweeps as curves (spanned, the thesis's cells marked by the rule,
   the group threshold's reading chosen);
 * :mod:`.lambda_transport`: what the thesis's λ means here, measured
@@ -85,6 +86,8 @@ from pose_helpers.studies.compression.curves import (
     chosen_statistic,
     control_cells,
     plot_sweep,
+    proximal_check,
+    proximal_note,
     reading_cells,
     reading_note,
     spanning_sweep,
@@ -127,6 +130,13 @@ from pose_helpers.studies.compression.findings import (
     thesis_phone_note,
 )
 from pose_helpers.studies.compression.full_scale import full_scale_latency, full_scale_models
+from pose_helpers.studies.compression.head_to_head import (
+    HEAD_TO_HEAD_COLUMNS,
+    engineered_models_table,
+    head_to_head,
+    head_to_head_note,
+    plot_head_to_head,
+)
 from pose_helpers.studies.compression.lambda_transport import (
     FULL_SCALE_SIGMA,
     measure_transport,
@@ -154,6 +164,11 @@ from pose_helpers.studies.compression.tables import (
 from pose_helpers.train.runs import plot_learning_curve  # noqa: F401 (for the chapters)
 
 __all__ = [
+    "HEAD_TO_HEAD_COLUMNS",
+    "engineered_models_table",
+    "head_to_head",
+    "head_to_head_note",
+    "plot_head_to_head",
     "group_magnitude_run",
     "controls",
     "magnitude_pruned_run",
@@ -163,6 +178,8 @@ __all__ = [
     "control_cells",
     "curves",
     "plot_sweep",
+    "proximal_check",
+    "proximal_note",
     "reading_cells",
     "reading_note",
     "spanning_sweep",

@@ -142,6 +142,29 @@ def _hessian_batches(train_data: Any, batch_size: int, count: int, seed: int) ->
     return batches
 
 
+def _step_hooks(
+    net: Any, state: Any, groups: Any, lam: float, lr: float, step: str, mask: Any
+) -> dict[str, Any]:
+    """``fit``'s hooks of one outer: the reweighted penalty in the loss, or its proximal
+    step (the pruned groups weigh 0 and the mask holds them at zero)."""
+    import torch
+
+    from pose_helpers.compress import proximal
+
+    if step == "penalty":
+        return {"extra_loss": lambda m: state.penalty(m, lam), "after_step": mask}
+    weights = torch.where(state.active, state.omega, torch.zeros_like(state.omega))
+    weights = torch.nan_to_num(weights, posinf=0.0)  # an infinite omega marks a pruned group
+    prox = proximal.ProximalStep(net, "group_lasso", lam, lr, groups, weights)
+
+    def after_step(model: Any) -> None:
+        prox(model)
+        if mask is not None:
+            mask(model)
+
+    return {"extra_loss": prox.penalty, "after_step": after_step}
+
+
 def bayesian_run(
     lam: float,
     *,
@@ -158,6 +181,7 @@ def bayesian_run(
     lambda_factor: float = THESIS_LOSS_SCALE,
     mask_threshold: float | None = None,
     gamma_tolerance: float | None = None,
+    step: str = "penalty",
     seed: int = 0,
     data_root: str | os.PathLike | None = None,
     threads: int = 1,
@@ -192,6 +216,9 @@ def bayesian_run(
             ``gamma`` of the live groups changes by less than this fraction between outers
             (the last outer then keeps ``lr``: its position is not known in advance);
             without it, exactly ``outers`` outers.
+        step: step 1's penalty ``lam sum_g omega_g ||W_g||``: ``'penalty'`` (added to the
+            loss) or ``'proximal'`` (its prox in Adam's metric after every step, as the
+            group-lasso chapter's runs: :mod:`pose_helpers.compress.proximal`).
         seed: seed of the batch order (outer ``t`` uses ``1000 * seed + t``) and the Hessian.
         data_root: data-root override for the renders.
         threads: torch threads (not part of the key).
@@ -229,6 +256,8 @@ def bayesian_run(
     lambda_factor = check_lr("lambda_factor", lambda_factor)
     if gamma_tolerance is not None:
         gamma_tolerance = check_lr("gamma_tolerance", gamma_tolerance)
+    if step not in ("penalty", "proximal"):
+        raise ValueError(f"step={step!r}; expected 'penalty' or 'proximal'")
     given = dict(baseline)
     if data_root is not None:
         given["data_root"] = str(data_root)
@@ -238,6 +267,8 @@ def bayesian_run(
     extra = {"exclude": exclude} if exclude else {}  # the keys of runs without it stay valid
     if gamma_tolerance is not None:
         extra["gamma_tolerance"] = gamma_tolerance
+    if step != "penalty":
+        extra["step"] = step
     key = _key(
         lam,
         given,
@@ -287,16 +318,15 @@ def bayesian_run(
         last = t == outers and gamma_tolerance is None
         step_lr = lr * (final_lr_factor if last else 1.0)
         current = state  # the penalty reads this outer's omega
-
+        hooks = _step_hooks(net, current, groups, ours, step_lr, step, mask)
         result = train.fit(
             net,
             train_data,
             val_data,
             train_config(settings, inner_epochs, step_lr, 1000 * int(seed) + t, threads),
             checkpoint=fit_checkpoint,
-            extra_loss=lambda m, s=current: s.penalty(m, ours),
-            after_step=mask,
             progress=progress,
+            **hooks,
         )
         epochs = [{**row, "outer": t} for row in result.history.to_dict("records")]
         seconds += result.seconds

@@ -254,6 +254,7 @@ def engineered_run(
     statistic: str = "norm",
     lr: float = 1e-4,
     regularized_lr: float = 1e-4,
+    step: str = "penalty",
     seed: int = 0,
     data_root: str | os.PathLike | None = None,
     threads: int = 1,
@@ -263,7 +264,7 @@ def engineered_run(
     """Engineer a regularized model (thesis section 5.4, Table 5.6): threshold, cut, fine-tune.
 
     The regularized run ``(method, lam, epochs (its cap), regularized_lr, lambda_factor,
-    thresholds, seed)`` (its checkpoint, trained first where this machine has none) is
+    thresholds, step, seed)`` (its checkpoint, trained first where this machine has none) is
     group-thresholded at ``threshold`` (whole filter and channel groups by ``statistic``, the
     L2 norm or the RMS, also for ``'l1'``: random zeros cannot be removed), its dead channels are removed exactly (:func:`surgery.prune_zero_channels`,
     checked on an example input), and the smaller network is fine-tuned for
@@ -305,6 +306,7 @@ def engineered_run(
         checkpoint_dir,
         lambda_factor=lambda_factor,
         thresholds=thresholds,
+        step=step,
     )
     key = experiments.run_key(
         {

@@ -50,15 +50,19 @@ from pose_helpers.studies.compression.common import (
 from pose_helpers.studies.compression.scoring import diverged_cells, score_cell
 from pose_helpers.train import runs as experiments
 
-#: Bump when the code changes what a stored run computes (it keys the run store).
+#: Bump when the code changes what a stored run computes (it keys the run store). The
+#: penalty's share of the convergence rule (added after version 2's runs were stored) can
+#: only lengthen a run, and every stored L1 run had reached its cap: they stand as stored.
 STUDY_VERSION = 2
 
 __all__ = [
     "CELL_READINGS",
     "SPARSITY_STUDY",
+    "STEPS",
     "TOLERANCE",
     "cell_specs",
     "largest_change",
+    "penalty_change",
     "retained_fractions",
     "score_readings",
     "RegularizedPlan",
@@ -81,6 +85,9 @@ CELL_READINGS = {
     "l1": (("weight", "weight"),),
     "group_lasso": (("group", "norm"), ("group", "rms")),
 }
+#: How the penalty is applied: added to the loss (Adam follows its subgradient), or by its
+#: proximal operator after every optimizer step (:mod:`pose_helpers.compress.proximal`).
+STEPS = ("penalty", "proximal")
 #: Default convergence tolerance: the largest change of any cell's retained fraction over
 #: one epoch (1 percentage point) below which a run has converged.
 TOLERANCE = 0.01
@@ -101,6 +108,7 @@ class RegularizedPlan:
     thresholds: tuple[float, ...]
     tolerance: float
     lr: float
+    step: str  # 'penalty' (in the loss) or 'proximal' (its prox after every step)
     seed: int
     threads: int | None
     key: str
@@ -121,14 +129,18 @@ def plan_regularized(
     lambda_factor: Any = THESIS_LOSS_SCALE,
     thresholds: Sequence[float] = THESIS_THRESHOLDS,
     tolerance: Any = TOLERANCE,
+    step: str = "penalty",
 ) -> RegularizedPlan:
     """Validate a regularized run's arguments and name its key and checkpoint.
 
     Raises:
         ValueError: for an unknown method, a negative ``lam``, a non-positive cap, learning
-            rate, factor or tolerance, bad thresholds, or an unknown baseline setting.
+            rate, factor or tolerance, bad thresholds, an unknown step, or an unknown
+            baseline setting.
     """
     method = check_method(method)
+    if step not in STEPS:
+        raise ValueError(f"step={step!r}; expected one of {STEPS}")
     lam = check_lam(lam)
     max_epochs = check_count("max_epochs", max_epochs)
     lr = check_lr("lr", lr)
@@ -151,6 +163,8 @@ def plan_regularized(
             "tolerance": tolerance,
             "lr": lr,
             "seed": int(seed),
+            # the plain penalty keeps the keys its runs were stored under
+            **({} if step == "penalty" else {"step": step}),
         }
     )
     return RegularizedPlan(
@@ -165,6 +179,7 @@ def plan_regularized(
         thresholds=thresholds,
         tolerance=tolerance,
         lr=lr,
+        step=step,
         seed=int(seed),
         threads=None if threads is None else int(threads),
         key=key,
@@ -172,14 +187,37 @@ def plan_regularized(
     )
 
 
-def _penalty(model: Any, method: str, lam: float):
-    """``extra_loss`` of :func:`train.fit`: ``lam`` (ours) times the method's penalty."""
+def _hooks(model: Any, plan: RegularizedPlan) -> dict[str, Any]:
+    """``fit``'s hooks for the plan's penalty: ``extra_loss`` (``lam`` ours times the
+    method's penalty) or, for the proximal step, a logged constant and the prox after every
+    step (:class:`proximal.ProximalStep`)."""
+    from pose_helpers.compress import proximal, regularizers
+
+    lam = plan.penalty_weight
+    groups = regularizers.channel_groups(model) if plan.method == "group_lasso" else None
+    if plan.step == "proximal":
+        prox = proximal.ProximalStep(model, plan.method, lam, plan.lr, groups)
+        return {"extra_loss": prox.penalty, "after_step": prox}
+    if plan.method == "l1":
+        return {"extra_loss": lambda m: regularizers.l1_penalty(m, lam)}
+    return {"extra_loss": lambda m: regularizers.group_lasso_penalty(m, lam, groups)}
+
+
+def _penalty_of(model: Any, method: str):
+    """``R(model)`` of the method (``lam`` = 1), as a float, its groups traced once."""
+    import torch
+
     from pose_helpers.compress import regularizers
 
     if method == "l1":
-        return lambda m: regularizers.l1_penalty(m, lam)
-    groups = regularizers.channel_groups(model)  # traced once, not on every step
-    return lambda m: regularizers.group_lasso_penalty(m, lam, groups)
+        return lambda m: float(regularizers.l1_penalty(m, 1.0).detach())
+    groups = regularizers.channel_groups(model)
+
+    @torch.no_grad()
+    def measure(m: Any) -> float:
+        return float(regularizers.group_lasso_penalty(m, 1.0, groups))
+
+    return measure
 
 
 def cell_specs(method: str, thresholds: Sequence[float]) -> list[tuple[str, str, float]]:
@@ -220,13 +258,27 @@ def largest_change(rows: Sequence[Mapping[str, Any]], reference: Mapping[str, fl
     return max(abs(after[k] - before[k]) for k in after)
 
 
+def penalty_change(rows: Sequence[Mapping[str, Any]], reference: float) -> float:
+    """The relative change of the penalty ``R`` (``lam`` aside) over the last epoch of
+    ``rows`` (history rows with ``penalty``, measured at the epoch's end; the first epoch
+    is compared with ``reference``, the starting network's). NaN without rows, or for rows
+    stored before the penalty was measured."""
+    if not rows or "penalty" not in rows[-1]:
+        return math.nan
+    before = rows[-2].get("penalty", math.nan) if len(rows) > 1 else reference
+    return abs(rows[-1]["penalty"] - before) / max(abs(before), 1e-30)
+
+
 def train_regularized(plan: RegularizedPlan, progress: bool = False) -> dict[str, Any]:
     """Train (or resume, or load) the regularized model of ``plan`` until it converges; the
     baseline is trained first where this machine has none.
 
     Epoch by epoch, at the learning rate ``plan.lr`` throughout (no schedule: the length is
     not known in advance), until no cell's retained fraction changes by ``plan.tolerance``
-    or more over an epoch (:func:`largest_change`), or ``plan.max_epochs``. A run with
+    or more over an epoch (:func:`largest_change`) *and* the penalty ``R`` itself changes by
+    less than ``plan.tolerance`` of its value (:func:`penalty_change`: without it a run in
+    which nothing has crossed a threshold yet would count as converged while its groups
+    are still shrinking), or ``plan.max_epochs``. A run with
     ``lam = 0`` (the control) always trains ``max_epochs``: it is as long as the longest
     cell. Each epoch's retained fractions are kept in the checkpoint's history.
 
@@ -250,13 +302,18 @@ def train_regularized(plan: RegularizedPlan, progress: bool = False) -> dict[str
     settings = plan.settings
     train_data, val_data = baseline_datasets(settings)
     reference = retained_fractions(net, plan.method, plan.thresholds)
-    penalty = _penalty(net, plan.method, plan.penalty_weight)
+    hooks = _hooks(net, plan)
+    measure_penalty = _penalty_of(net, plan.method)
+    start_penalty = measure_penalty(net)
+    saved = load_checkpoint(plan.checkpoint, ("history",))  # read once: the hook adds the rest
+    rows = list(saved["history"]) if saved else []
 
     def measure(model: Any, row: dict[str, Any]) -> None:  # saved with the epoch's row
         row["retained"] = retained_fractions(model, plan.method, plan.thresholds)
+        row["penalty"] = measure_penalty(model)
+        rows.append(row)
 
-    saved = load_checkpoint(plan.checkpoint, ("history",))
-    epochs = max(1, len(saved["history"]) if saved else 0)
+    epochs = max(1, len(rows))
     while True:
         config = dataclasses.replace(
             train_config(settings, epochs, plan.lr, plan.seed, plan.threads), milestones=()
@@ -267,12 +324,15 @@ def train_regularized(plan: RegularizedPlan, progress: bool = False) -> dict[str
             val_data,
             config,
             checkpoint=plan.checkpoint,
-            extra_loss=penalty,
             after_epoch=measure,
             progress=progress,
+            **hooks,
         )
-        rows = load_checkpoint(plan.checkpoint, ("history",))["history"]
-        converged = plan.lam > 0 and largest_change(rows, reference) < plan.tolerance
+        converged = (
+            plan.lam > 0
+            and largest_change(rows, reference) < plan.tolerance
+            and not penalty_change(rows, start_penalty) >= plan.tolerance  # NaN: old rows
+        )
         if result.diverged or converged or epochs >= plan.max_epochs:
             break
         epochs += 1
@@ -281,6 +341,7 @@ def train_regularized(plan: RegularizedPlan, progress: bool = False) -> dict[str
         "result": result,
         "rows": rows,
         "reference": reference,
+        "start_penalty": start_penalty,
         "converged": bool(converged or (plan.lam == 0 and not result.diverged)),
         "baseline": base,
         "train_data": train_data,
@@ -318,6 +379,7 @@ def regularized_run(
     lambda_factor: float = THESIS_LOSS_SCALE,
     thresholds: Sequence[float] = THESIS_THRESHOLDS,
     tolerance: float = TOLERANCE,
+    step: str = "penalty",
     seed: int = 0,
     data_root: str | os.PathLike | None = None,
     threads: int = 1,
@@ -351,6 +413,9 @@ def regularized_run(
         lambda_factor: our lambda per thesis lambda (the measured transport factor).
         thresholds: the thresholds of the cells (Tables 5.4/5.5: 0.01, 0.001, 0.0001).
         tolerance: convergence: the largest change of a retained fraction over an epoch.
+        step: ``'penalty'`` (added to the loss) or ``'proximal'`` (the data loss only, and
+            the penalty's prox in Adam's metric after every step: the same objective, exact
+            zeros; :mod:`pose_helpers.compress.proximal`).
         seed: seed of the fine-tuning (batch order).
         data_root: data-root override for the renders (else the baseline's).
         threads: torch threads (not part of the key).
@@ -362,6 +427,7 @@ def regularized_run(
         weight), ``params``, ``history`` (per epoch; ``extra_loss`` is the penalty,
         ``retained`` each cell's retained fraction), ``epochs``, ``converged``,
         ``last_change`` (of the retained fractions over the last epoch),
+        ``penalty_change`` (relative, of ``R`` over the last epoch),
         ``pckh_unthresholded`` (mean PCKh before any threshold), ``cells`` (one per reading
         and threshold, of both methods for the control ``lam = 0``: ``statistic``,
         ``threshold``, ``sparsity`` (% zero), ``retained``
@@ -390,6 +456,7 @@ def regularized_run(
         lambda_factor=lambda_factor,
         thresholds=thresholds,
         tolerance=tolerance,
+        step=step,
     )
     trained = train_regularized(plan, progress)
     result, net = trained["result"], trained["model"]
@@ -416,6 +483,7 @@ def regularized_run(
             "epochs": len(rows),
             "converged": trained["converged"],
             "last_change": largest_change(rows, trained["reference"]),
+            "penalty_change": penalty_change(rows, trained["start_penalty"]),
             "pckh_unthresholded": float(result.table.get("Mean", math.nan)),
             "cells": cells,
             "train_seconds": float(sum(row["seconds"] for row in rows)),

@@ -1,0 +1,319 @@
+"""Is compression worth it? Each method's best model beside two plain controls, on one axis.
+
+The controls a reader needs before adopting a sparsity method: Torch-Pruning-style one-shot
+magnitude pruning with the same fine-tuning budget as a sweep cell
+(:func:`controls.pruning_controls`), and the baseline's recipe trained plainly at a smaller
+width (:func:`baseline.redundancy_table`). Beside them, each method's best cell: the sparsest
+within ``max_pckh_drop`` points of the baseline, read from the tables its chapter saved
+(``sweep_l1.csv``; ``engineered_group_lasso.csv``, the engineered models with their
+keep-ratios).
+
+**Cost at full scale, accuracy at CPU scale.** Every model's structure is carried to the
+thesis's ResNet-50 Simple Baselines at 256 x 256 (keep-ratios through
+:func:`surgery.apply_keep_ratios`; the narrower networks at the same width factor) and its
+parameters, multiply-accumulates and batch-1 latency are measured there, in ONNX Runtime
+(fp32) and PyTorch, interleaved rounds (:func:`deploy.deployment_table`); PCKh is the
+CPU-scale network's. L1's zeros fall anywhere in the tensors: its row keeps the dense
+network's shape, MACs and latency, and counts only its non-zero parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pose_helpers.studies.compression.common import FULL_SCALE_INPUT, FULL_SCALE_MODEL
+
+__all__ = [
+    "HEAD_TO_HEAD_COLUMNS",
+    "engineered_models_table",
+    "head_to_head",
+    "head_to_head_note",
+    "plot_head_to_head",
+]
+
+#: The columns of ``head_to_head.csv``.
+HEAD_TO_HEAD_COLUMNS = [
+    "method",
+    "setting",
+    "params",
+    "macs",
+    "retained",
+    "pckh",
+    "finetune_epochs",
+    "latency_ms",
+    "latency_p10_ms",
+    "latency_p90_ms",
+    "speedup",
+    "latency_pytorch_ms",
+    "speedup_pytorch",
+]
+#: The full-scale model's width and deconvolution channels (the narrower ones scale both).
+FULL_WIDTH, FULL_DECONV = 64, 256
+
+
+def engineered_models_table(
+    engineered: Mapping[str, Mapping[str, Any]], method: str
+) -> pd.DataFrame:
+    """The engineered models of a chapter with the keep-ratios they reached per unit (what
+    is carried to full scale): ``label``, ``method``, ``lambda``, ``threshold``, ``params``,
+    ``retained``, ``pckh`` (after fine-tuning), ``finetune_epochs`` and one ``keep_<unit>``
+    column per unit."""
+    rows = []
+    for label, record in engineered.items():
+        rows.append(
+            {
+                "label": label,
+                "method": method,
+                "lambda": float(record["lam"]),
+                "threshold": float(record["threshold"]),
+                "params": int(record["params"]),
+                "retained": float(record["retained"]),
+                "pckh": float(record["pckh_after"]),
+                "finetune_epochs": len(record.get("history", [])),
+                **{f"keep_{unit}": float(r) for unit, r in sorted(record["keep_ratios"].items())},
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _read(folder: Path, name: str, chapter: str) -> pd.DataFrame:
+    path = folder / name
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing (run the chapter {chapter} first)")
+    return pd.read_csv(path)
+
+
+def _best(cells: pd.DataFrame, baseline_pckh: float, max_drop: float) -> pd.Series | None:
+    """The sparsest row within ``max_drop`` points of the baseline (None if no row is)."""
+    ok = cells[cells["pckh"] >= baseline_pckh - max_drop]
+    return None if ok.empty else ok.sort_values(["retained", "pckh"]).iloc[0]
+
+
+def head_to_head(
+    *,
+    baseline_pckh: float,
+    pruning: Sequence[Mapping[str, Any]],
+    narrower: pd.DataFrame,
+    max_pckh_drop: float = 2.0,
+    results: str | Path | None = None,
+    input_size: int = FULL_SCALE_INPUT,
+    width: int = FULL_WIDTH,
+    deconv_channels: int = FULL_DECONV,
+    threads: int = 1,
+    repeats: int = 10,
+    rounds: int = 3,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Each method's best model and the controls, costed at full scale (module docstring).
+
+    Args:
+        baseline_pckh: the baseline's mean PCKh (CPU scale), for "within ``max_pckh_drop``".
+        pruning: :func:`controls.pruning_controls`'s records (one per keep ratio).
+        narrower: :func:`baseline.redundancy_table` rows of the narrower networks
+            (``width_factor`` < 1; the seed-0 row of each factor is used).
+        max_pckh_drop: a method's best cell is its sparsest within this many points.
+        results: the folder of the chapters' tables (default ``book/results/compression``;
+            a relative one is taken from the repository's root).
+        input_size, width, deconv_channels: the full-scale model (the thesis's: 256 px, 64,
+            256); the narrower networks scale both channel counts by their factor.
+        threads, repeats, rounds: the full-scale timing.
+        progress: show the timing's progress bar.
+
+    Returns:
+        :data:`HEAD_TO_HEAD_COLUMNS`, one row per model (the dense baseline first).
+
+    Raises:
+        FileNotFoundError: naming the chapter whose table is missing, before any timing.
+    """
+    from pose_helpers.core.paths import REPO_ROOT
+    from pose_helpers.cost import bench, deploy
+    from pose_helpers.models.registry import create_model
+    from pose_helpers.studies.compression.full_scale import full_scale_models
+
+    folder = REPO_ROOT / (
+        results if results is not None else Path("book", "results", "compression")
+    )
+    l1 = _read(folder, "sweep_l1.csv", "compression_sparsity")
+    engineered = _read(folder, "engineered_group_lasso.csv", "compression_group_lasso")
+    l1 = l1[(l1["statistic"] == "weight") & (l1["lambda"] > 0)]
+    specs: list[dict[str, Any]] = []  # one per row: its model label and its CPU-scale facts
+    best = _best(l1, baseline_pckh, max_pckh_drop)
+    if best is not None:
+        specs.append(
+            {
+                "method": "l1",
+                "setting": f"λ_thesis {best['lambda_thesis']:g}, threshold {best['threshold']:g}",
+                "model": "dense",
+                "nonzero": float(best["retained"]),
+                "pckh": float(best["pckh"]),
+                "finetune_epochs": int(best["epochs"]),
+            }
+        )
+    keep_ratios: dict[str, dict[str, float]] = {}
+    units = [c for c in engineered.columns if c.startswith("keep_")]
+    best = _best(engineered, baseline_pckh, max_pckh_drop)
+    if best is not None:
+        keep_ratios["group_lasso"] = {c[len("keep_") :]: float(best[c]) for c in units}
+        specs.append(
+            {
+                "method": "group_lasso",
+                "setting": f"λ_thesis {best['lambda']:g}, threshold {best['threshold']:g} "
+                "(engineered)",
+                "model": "group_lasso",
+                "pckh": float(best["pckh"]),
+                "finetune_epochs": int(best["finetune_epochs"]),
+            }
+        )
+    for record in pruning:
+        label = f"keep {record['keep']:g}"
+        keep_ratios[label] = dict(record["keep_ratios"])
+        specs.append(
+            {
+                "method": "torch_pruning",
+                "setting": f"{label} of every unit's channels",
+                "model": label,
+                "pckh": float(record["pckh_after"]),
+                "finetune_epochs": len(record["history"]),
+            }
+        )
+    dense_kwargs = {"width": width, "deconv_channels": deconv_channels}
+    models = full_scale_models(keep_ratios, model_kwargs=dense_kwargs, input_size=input_size)
+    rows = narrower[narrower["width_factor"] < 1].drop_duplicates("width_factor")
+    for _, row in rows.iterrows():
+        factor = float(row["width_factor"])
+        label = f"width × {factor:g}"
+        models[label] = create_model(
+            FULL_SCALE_MODEL,
+            width=max(1, round(width * factor)),
+            deconv_channels=max(1, round(deconv_channels * factor)),
+        ).eval()
+        specs.append(
+            {
+                "method": "narrower",
+                "setting": f"{label}, trained from scratch",
+                "model": label,
+                "pckh": float(row["pckh"]),
+                "finetune_epochs": 0,
+            }
+        )
+    timing = deploy.deployment_table(
+        models,
+        (3, input_size, input_size),
+        threads=(threads,),
+        repeats=repeats,
+        rounds=rounds,
+        formats=("fp32",),
+        progress=progress,
+    )
+    ort = timing[timing["runtime"] == "onnxruntime"].set_index("model")
+    torch_rows = timing[timing["runtime"] == "pytorch"].set_index("model")
+    shape = (3, input_size, input_size)
+    cost = {
+        label: (bench.count_params(net), bench.macs(net, shape)) for label, net in models.items()
+    }
+    dense_params = cost["dense"][0]
+    out = [
+        {
+            "method": "baseline",
+            "setting": "dense",
+            "model": "dense",
+            "pckh": float(baseline_pckh),
+            "finetune_epochs": 0,
+        },
+        *specs,
+    ]
+    table = []
+    for spec in out:
+        label = spec["model"]
+        params, macs = cost[label]
+        if "nonzero" in spec:  # random zeros: the dense shape, fewer stored weights
+            params = round(spec["nonzero"] * params)
+        table.append(
+            {
+                "method": spec["method"],
+                "setting": spec["setting"],
+                "params": int(params),
+                "macs": int(macs),
+                "retained": params / dense_params,
+                "pckh": spec["pckh"],
+                "finetune_epochs": spec["finetune_epochs"],
+                "latency_ms": float(ort.loc[label, "latency_ms"]),
+                "latency_p10_ms": float(ort.loc[label, "latency_p10_ms"]),
+                "latency_p90_ms": float(ort.loc[label, "latency_p90_ms"]),
+                "speedup": float(ort.loc[label, "speedup"]),
+                "latency_pytorch_ms": float(torch_rows.loc[label, "latency_ms"]),
+                "speedup_pytorch": float(torch_rows.loc[label, "speedup"]),
+            }
+        )
+    return pd.DataFrame(table, columns=HEAD_TO_HEAD_COLUMNS)
+
+
+def head_to_head_note(table: pd.DataFrame, max_pckh_drop: float = 2.0) -> str:
+    """Which model is fastest within ``max_pckh_drop`` points of the baseline, and how each
+    method's best compares with the plain controls at about its cost, in words."""
+    base = table.iloc[0]
+    ok = table[table["pckh"] >= base["pckh"] - max_pckh_drop]
+    fastest = ok.sort_values("latency_ms").iloc[0]
+    lines = [
+        f"* Within {max_pckh_drop:g} points of the baseline ({base['pckh']:.1f} %), the fastest "
+        f"model at full scale is **{fastest['method']}** ({fastest['setting']}): "
+        f"{fastest['speedup']:.2f}× in ONNX Runtime ({fastest['latency_ms']:.0f} ms against "
+        f"{base['latency_ms']:.0f} ms; dense p10–p90 {base['latency_p10_ms']:.0f}–"
+        f"{base['latency_p90_ms']:.0f} ms) and {fastest['speedup_pytorch']:.2f}× in PyTorch, "
+        f"at {fastest['pckh']:.1f} % PCKh and {fastest['retained']:.2f} of the parameters."
+    ]
+    controls = table[table["method"].isin(["torch_pruning", "narrower"])]
+    for _, row in table[table["method"].isin(["l1", "group_lasso"])].iterrows():
+        cheaper = controls[controls["macs"] <= row["macs"]]
+        if cheaper.empty:
+            lines.append(
+                f"* **{row['method']}**'s best ({row['setting']}, {row['pckh']:.1f} %) keeps "
+                f"{row['macs'] / base['macs']:.2f} of the dense MACs; no control is as cheap."
+            )
+            continue
+        best = cheaper.sort_values("pckh").iloc[-1]
+        verdict = "beats" if row["pckh"] > best["pckh"] else "does not beat"
+        lines.append(
+            f"* **{row['method']}**'s best ({row['setting']}) keeps "
+            f"{row['macs'] / base['macs']:.2f} of the dense MACs at {row['pckh']:.1f} %; the "
+            f"best control at no more MACs, {best['method']} ({best['setting']}), scores "
+            f"{best['pckh']:.1f} % with {best['macs'] / base['macs']:.2f} of them: the method "
+            f"{verdict} it."
+        )
+    missing = sorted({"l1", "group_lasso"} - set(table["method"]))
+    if missing:
+        lines.append(
+            f"* No cell of {', '.join(missing)} is within {max_pckh_drop:g} points of the "
+            "baseline: no row."
+        )
+    return "\n".join(lines)
+
+
+def plot_head_to_head(table: pd.DataFrame):
+    """PCKh against the parameters kept (left) and against the MACs (right), full scale,
+    one marker per method; the baseline dotted."""
+    import matplotlib.pyplot as plt
+
+    base = table.iloc[0]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    markers = {"l1": "o", "group_lasso": "s", "torch_pruning": "^", "narrower": "D"}
+    for method, rows in table.iloc[1:].groupby("method", sort=False):
+        for ax, column, scale in ((axes[0], "params", 1e6), (axes[1], "macs", 1e9)):
+            ax.scatter(
+                rows[column] / scale, rows["pckh"], marker=markers.get(method, "x"), label=method
+            )
+    for ax, column, scale, name in (
+        (axes[0], "params", 1e6, "parameters at full scale (M; L1: non-zero)"),
+        (axes[1], "macs", 1e9, "multiply-accumulates at full scale (G)"),
+    ):
+        ax.axhline(base["pckh"], linestyle=":", color="grey")
+        ax.axvline(base[column] / scale, linestyle=":", color="grey")
+        ax.set_xlabel(name)
+    axes[0].set_ylabel("mean PCKh@0.5 (CPU scale, %)")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
