@@ -104,6 +104,15 @@ def _results(**changes) -> dict[str, pd.DataFrame]:
             threads=1,
             speedup=[1.0, 1.0, 1.93, 1.2],
         ),
+        "head_to_head": pd.DataFrame(
+            {
+                "method": ["baseline", "group_lasso", "torch_pruning", "narrower"],
+                "setting": ["dense", "engineered", "keep 0.5", "width × 0.5"],
+                "macs": [1000, 500, 300, 600],
+                "pckh": [60.0, 58.5, 56.0, 59.0],
+                "speedup": [1.0, 1.8, 2.5, 1.5],
+            }
+        ),
     }
     results.update(changes)
     return results
@@ -121,20 +130,21 @@ def test_claims_reproduced_like_the_thesis_hold():
         "rule",
         "why",
     ]
-    assert len(table) == 8
+    assert len(table) == 9
     assert set(table["verdict"]) <= set(VERDICTS)
     verdicts = table.set_index("where")["verdict"]
     assert verdicts["section 5.5.1"] == "not tested"  # the derived form of Algorithm 1
     assert (verdicts.drop("section 5.5.1") == "holds").all(), table[["claim", "verdict"]]
+    assert "torch_pruning (keep 0.5), 56.0 %" in table["ours"].iloc[-1]
     assert "34.00 M, 136.32 MB" in table["ours"].iloc[0]
     thesis = C.thesis_table("baseline").iloc[0]  # the thesis's numbers, read from its table
     assert table["thesis"].iloc[0] == f"{thesis['params_m']:g} M, {thesis['size_mb']:g} MB"
     assert table["noise"].iloc[1] == "PCKh ±1.0 points (2 seeds of the baseline)"
     assert table["noise"].iloc[3] == "time ±4.0 % (dense p10-p90)"
-    assert table["thesis"].iloc[-1] == "1.93× on a 2016 phone (PyTorch Mobile)"
-    assert K.verdict_counts(table).startswith("The thesis's 8 claims checked here, by verdict:")
+    assert table["thesis"].iloc[-2] == "1.93× on a 2016 phone (PyTorch Mobile)"
+    assert K.verdict_counts(table).startswith("The thesis's 9 claims checked here, by verdict:")
     lines = K.reasons(table).split("\n")
-    assert len(lines) == 8 and lines[0].startswith("* **Simple Baselines ResNet-50 has")
+    assert len(lines) == 9 and lines[0].startswith("* **Simple Baselines ResNet-50 has")
     assert "0.333 of the parameters kept, PCKh 86.42 (-1.4 points)" in table["thesis"].iloc[5]
 
 
@@ -185,3 +195,13 @@ def test_without_a_second_seed_the_accuracy_claims_are_not_tested(tmp_path):
     assert rows.loc["Table 5.4; sweep_l1.csv", "verdict"] == "not tested"
     assert "not measured" in rows.loc["Table 5.4; sweep_l1.csv", "noise"]
     assert rows.loc["Table 5.3", "verdict"] == "holds"  # no PCKh in it
+
+
+def test_the_controls_claim_needs_a_model_a_cheaper_control_and_the_noise():
+    h2h = _results()["head_to_head"]
+    worse = K.claims(_results(head_to_head=h2h.assign(pckh=[60.0, 54.0, 56.0, 59.0])))
+    assert worse["verdict"].iloc[-1] == "does not hold"
+    alone = K.claims(_results(head_to_head=h2h[h2h["method"] != "group_lasso"]))
+    assert alone["verdict"].iloc[-1] == "not tested"
+    absent = K.claims(_results(head_to_head=pd.DataFrame(columns=h2h.columns)))
+    assert absent["verdict"].iloc[-1] == "not tested"
