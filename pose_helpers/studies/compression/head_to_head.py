@@ -29,6 +29,7 @@ from pose_helpers.studies.compression.common import FULL_SCALE_INPUT, FULL_SCALE
 
 __all__ = [
     "HEAD_TO_HEAD_COLUMNS",
+    "saved_keep_ratios",
     "engineered_models_table",
     "head_to_head",
     "head_to_head_note",
@@ -87,6 +88,40 @@ def _read(folder: Path, name: str, chapter: str) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
+def _folder(results: str | Path | None) -> Path:
+    from pose_helpers.core.paths import REPO_ROOT
+
+    return REPO_ROOT / (results if results is not None else Path("book", "results", "compression"))
+
+
+#: The engineered-models table of each method, and the chapter that saves it.
+ENGINEERED_FILES = {
+    "group_lasso": ("engineered_group_lasso.csv", "compression_group_lasso"),
+    "bayesian": ("engineered_bayesian.csv", "compression_bayesian"),
+}
+
+
+def saved_keep_ratios(
+    method: str, results: str | Path | None = None, prefix: str = ""
+) -> dict[str, dict[str, float]]:
+    """The keep-ratios of a method's engineered models as its chapter saved them
+    (:func:`engineered_models_table`), by label (``"<prefix>, <label>"`` with a prefix): the
+    variants of ``full_scale_models``.
+
+    Raises:
+        FileNotFoundError: naming the chapter whose table is missing.
+    """
+    name, chapter = ENGINEERED_FILES[method]
+    table = _read(_folder(results), name, chapter)
+    units = [c for c in table.columns if c.startswith("keep_")]
+    return {
+        (f"{prefix}, {row['label']}" if prefix else row["label"]): {
+            c[len("keep_") :]: float(row[c]) for c in units
+        }
+        for _, row in table.iterrows()
+    }
+
+
 def _best(cells: pd.DataFrame, baseline_pckh: float, max_drop: float) -> pd.Series | None:
     """The sparsest row within ``max_drop`` points of the baseline (None if no row is)."""
     ok = cells[cells["pckh"] >= baseline_pckh - max_drop]
@@ -129,14 +164,11 @@ def head_to_head(
     Raises:
         FileNotFoundError: naming the chapter whose table is missing, before any timing.
     """
-    from pose_helpers.core.paths import REPO_ROOT
     from pose_helpers.cost import bench, deploy
     from pose_helpers.models.registry import create_model
     from pose_helpers.studies.compression.full_scale import full_scale_models
 
-    folder = REPO_ROOT / (
-        results if results is not None else Path("book", "results", "compression")
-    )
+    folder = _folder(results)
     l1 = _read(folder, "sweep_l1.csv", "compression_sparsity")
     engineered = _read(folder, "engineered_group_lasso.csv", "compression_group_lasso")
     l1 = l1[(l1["statistic"] == "weight") & (l1["lambda"] > 0)]
