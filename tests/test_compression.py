@@ -861,3 +861,15 @@ def test_head_to_head_reads_the_chapters_tables_and_compares_with_the_controls(t
     assert "fastest model at full scale is **group_lasso**" in note
     assert "**l1**'s best" in note and "the method beats it" in note
     assert C.plot_head_to_head(table) is not None
+
+
+def test_the_proximal_group_lasso_prunes_where_the_penalty_cannot(cache):
+    kwargs = dict(baseline=TINY, max_epochs=2, lambda_factor=1.0)
+    prox = C.regularized_run("group_lasso", 1e-2, step="proximal", **kwargs)
+    plain = C.regularized_run("group_lasso", 1e-2, **kwargs)
+    assert prox["key"] != plain["key"]
+    kept = {c["statistic"]: c["retained"] for c in prox["cells"] if c["threshold"] == 0.0001}
+    assert kept["norm"] < 1  # exact zeros: whole groups are gone at the smallest threshold
+    assert math.isfinite(prox["penalty_change"])
+    with pytest.raises(ValueError, match="step"):
+        C.regularized_run("l1", 1e-8, step="sgd", **kwargs)
