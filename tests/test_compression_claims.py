@@ -207,7 +207,7 @@ def test_the_controls_claim_needs_a_model_a_cheaper_control_and_the_noise():
     alone = K.claims(_results(head_to_head=h2h[h2h["method"] != "group_lasso"]))
     assert alone["verdict"].iloc[-1] == "not tested"
     absent = K.claims(_results(head_to_head=pd.DataFrame(columns=h2h.columns)))
-    assert absent["verdict"].iloc[-1] == "not tested"
+    assert absent["verdict"].iloc[-1] == "not tested" and "has not run" in absent["why"].iloc[-1]
 
 
 def test_algorithm1_as_printed_is_judged_against_its_magnitude_control():
