@@ -55,6 +55,7 @@ from pose_helpers.studies.compression.engineering import (
 )
 from pose_helpers.studies.compression.figures import plot_outers
 from pose_helpers.studies.compression.scoring import diverged_cells, score_cell, score_cells
+from pose_helpers.studies.compression.sparsity import STEPS
 from pose_helpers.studies.compression.tables import key_value
 from pose_helpers.train import runs as experiments
 
@@ -258,8 +259,8 @@ def bayesian_run(
     lambda_factor = check_lr("lambda_factor", lambda_factor)
     if gamma_tolerance is not None:
         gamma_tolerance = check_lr("gamma_tolerance", gamma_tolerance)
-    if step not in ("penalty", "proximal"):
-        raise ValueError(f"step={step!r}; expected 'penalty' or 'proximal'")
+    if step not in STEPS:
+        raise ValueError(f"step={step!r}; expected one of {STEPS}")
     given = dict(baseline)
     if data_root is not None:
         given["data_root"] = str(data_root)

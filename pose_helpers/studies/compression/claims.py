@@ -22,8 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from pose_helpers.chapters.verdicts import combine, margin_verdict
-from pose_helpers.core.paths import REPO_ROOT
-from pose_helpers.studies.compression.common import THESIS_ENGINEERED_CELLS
+from pose_helpers.studies.compression.common import THESIS_ENGINEERED_CELLS, read_results
 from pose_helpers.studies.compression.tables import (
     fewest_within,
     key_value,
@@ -78,19 +77,10 @@ def load_results(folder: str | Path | None = None) -> dict[str, pd.DataFrame]:
     Raises:
         FileNotFoundError: naming the missing tables and the chapters that write them.
     """
-    folder = REPO_ROOT / (folder if folder is not None else Path("book", "results", "compression"))
-    missing = [
-        f"{file} (run the chapter {chapter})"
-        for key, (file, chapter) in RESULT_FILES.items()
-        if not (folder / file).is_file() and key not in OPTIONAL
-    ]
-    if missing:
-        raise FileNotFoundError(f"missing in {folder}: {', '.join(missing)}")
+    tables = read_results(RESULT_FILES, folder, OPTIONAL)
     return {
-        key: pd.read_csv(folder / file)
-        if (folder / file).is_file()
-        else pd.DataFrame(columns=_EMPTY[key])
-        for key, (file, _) in RESULT_FILES.items()
+        key: table if table is not None else pd.DataFrame(columns=_EMPTY[key])
+        for key, table in tables.items()
     }
 
 

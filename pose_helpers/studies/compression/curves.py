@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pose_helpers.studies.compression.common import check_count, stored_run
+from pose_helpers.studies.compression.common import check_count, read_results, stored_run
 from pose_helpers.studies.compression.sparsity import sparsity_sweep, sweep_points
 from pose_helpers.studies.compression.tables import cells_table, key_value, thesis_table
 
@@ -470,22 +470,14 @@ def saved_sweeps(results: str | Path | None = None) -> dict[str, pd.DataFrame]:
     Raises:
         FileNotFoundError: naming the chapter whose table is missing.
     """
-    from pose_helpers.core.paths import REPO_ROOT
-
-    folder = REPO_ROOT / (
-        results if results is not None else Path("book", "results", "compression")
+    read = read_results(
+        {
+            "l1": ("sweep_l1.csv", "compression_sparsity"),
+            "group_lasso": ("sweep_group_lasso.csv", "compression_group_lasso"),
+            "reading": ("table_5_5_group_lasso.csv", "compression_group_lasso"),
+        },
+        results,
     )
-    files = {
-        "l1": ("sweep_l1.csv", "compression_sparsity"),
-        "group_lasso": ("sweep_group_lasso.csv", "compression_group_lasso"),
-        "reading": ("table_5_5_group_lasso.csv", "compression_group_lasso"),
-    }
-    missing = [
-        f"{f} (run the chapter {c})" for f, c in files.values() if not (folder / f).is_file()
-    ]
-    if missing:
-        raise FileNotFoundError(f"missing in {folder}: {', '.join(missing)}")
-    read = {key: pd.read_csv(folder / f) for key, (f, _) in files.items()}
     reading = str(read["reading"]["statistic"].iloc[0])
     out = {}
     for method, statistic in (("l1", "weight"), ("group_lasso", reading)):

@@ -25,7 +25,11 @@ from typing import Any
 
 import pandas as pd
 
-from pose_helpers.studies.compression.common import FULL_SCALE_INPUT, FULL_SCALE_MODEL
+from pose_helpers.studies.compression.common import (
+    FULL_SCALE_INPUT,
+    FULL_SCALE_MODEL,
+    read_results,
+)
 
 __all__ = [
     "HEAD_TO_HEAD_COLUMNS",
@@ -81,19 +85,6 @@ def engineered_models_table(
     return pd.DataFrame(rows)
 
 
-def _read(folder: Path, name: str, chapter: str) -> pd.DataFrame:
-    path = folder / name
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing (run the chapter {chapter} first)")
-    return pd.read_csv(path)
-
-
-def _folder(results: str | Path | None) -> Path:
-    from pose_helpers.core.paths import REPO_ROOT
-
-    return REPO_ROOT / (results if results is not None else Path("book", "results", "compression"))
-
-
 #: The engineered-models table of each method, and the chapter that saves it.
 ENGINEERED_FILES = {
     "group_lasso": ("engineered_group_lasso.csv", "compression_group_lasso"),
@@ -111,8 +102,7 @@ def saved_keep_ratios(
     Raises:
         FileNotFoundError: naming the chapter whose table is missing.
     """
-    name, chapter = ENGINEERED_FILES[method]
-    table = _read(_folder(results), name, chapter)
+    table = read_results({method: ENGINEERED_FILES[method]}, results)[method]
     units = [c for c in table.columns if c.startswith("keep_")]
     return {
         (f"{prefix}, {row['label']}" if prefix else row["label"]): {
@@ -168,9 +158,14 @@ def head_to_head(
     from pose_helpers.models.registry import create_model
     from pose_helpers.studies.compression.full_scale import full_scale_models
 
-    folder = _folder(results)
-    l1 = _read(folder, "sweep_l1.csv", "compression_sparsity")
-    engineered = _read(folder, "engineered_group_lasso.csv", "compression_group_lasso")
+    read = read_results(
+        {
+            "l1": ("sweep_l1.csv", "compression_sparsity"),
+            "engineered": ENGINEERED_FILES["group_lasso"],
+        },
+        results,
+    )
+    l1, engineered = read["l1"], read["engineered"]
     l1 = l1[(l1["statistic"] == "weight") & (l1["lambda"] > 0)]
     specs: list[dict[str, Any]] = []  # one per row: its model label and its CPU-scale facts
     best = _best(l1, baseline_pckh, max_pckh_drop)
