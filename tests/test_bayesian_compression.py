@@ -264,3 +264,21 @@ def test_printed_form_and_outers_until_gamma_settles(cache):
     derived = B.bayesian_run(1e-6, baseline=TINY, thresholds=[0.01], **run)
     assert derived["converged"] and derived["outers_run"] == 3  # no tolerance: every outer
     assert derived["outer_log"][1]["gamma_median"] != strict["outer_log"][1]["gamma_median"]
+
+
+def test_the_printed_form_with_the_proximal_step_prunes_and_records_its_length(cache):
+    record = B.bayesian_run(
+        1e-2,
+        baseline=TINY,
+        thresholds=[0.01, 0.001],
+        form="printed",
+        step="proximal",
+        gamma_tolerance=0.05,
+        **RUN,
+    )
+    json.dumps(record)
+    assert record["epochs"] == len(record["history"]) >= 1
+    assert record["lambda_ours"] > 0 and record["outers_run"] >= 1
+    assert record["cells"][0]["retained"] < 1  # the prox zeroed whole groups
+    with pytest.raises(ValueError, match="step"):
+        B.bayesian_run(1e-8, baseline=TINY, step="adam", **RUN)

@@ -113,6 +113,9 @@ def _results(**changes) -> dict[str, pd.DataFrame]:
                 "speedup": [1.0, 1.8, 2.5, 1.5],
             }
         ),
+        "bayesian_vs_magnitude": pd.DataFrame(
+            columns=["label", "retained", "pckh", "control_pckh", "difference"]
+        ),
     }
     results.update(changes)
     return results
@@ -205,3 +208,25 @@ def test_the_controls_claim_needs_a_model_a_cheaper_control_and_the_noise():
     assert alone["verdict"].iloc[-1] == "not tested"
     absent = K.claims(_results(head_to_head=pd.DataFrame(columns=h2h.columns)))
     assert absent["verdict"].iloc[-1] == "not tested" and "has not run" in absent["why"].iloc[-1]
+
+
+def test_algorithm1_as_printed_is_judged_against_its_magnitude_control():
+    printed = _results()["bayesian"].assign(form="printed")
+    versus = pd.DataFrame(
+        {
+            "label": ["thesis's cell"],
+            "retained": [0.4],
+            "pckh": [58.0],
+            "control_pckh": [55.0],
+            "difference": [3.0],
+        }
+    )
+    rows = K.claims(_results(bayesian=printed, bayesian_vs_magnitude=versus)).set_index("where")
+    assert rows.loc["section 5.5.1", "verdict"] == "holds"
+    assert "plain group-magnitude pruning" in rows.loc["section 5.5.1", "why"]
+    close = K.claims(
+        _results(bayesian=printed, bayesian_vs_magnitude=versus.assign(difference=0.5))
+    ).set_index("where")
+    assert close.loc["section 5.5.1", "verdict"] == "inconclusive"
+    missing = K.claims(_results(bayesian=printed)).set_index("where")
+    assert missing.loc["section 5.5.1", "verdict"] == "not tested"

@@ -77,7 +77,10 @@ from pose_helpers.studies.compression.common import (
     stored_run,
 )
 from pose_helpers.studies.compression.controls import (
+    group_magnitude_controls,
     group_magnitude_run,
+    magnitude_comparison,
+    magnitude_note,
     magnitude_pruned_run,
     pruning_controls,
 )
@@ -90,6 +93,7 @@ from pose_helpers.studies.compression.curves import (
     proximal_note,
     reading_cells,
     reading_note,
+    saved_sweeps,
     spanning_sweep,
     sweep_cells,
     sweep_note,
@@ -136,6 +140,7 @@ from pose_helpers.studies.compression.head_to_head import (
     head_to_head,
     head_to_head_note,
     plot_head_to_head,
+    saved_keep_ratios,
 )
 from pose_helpers.studies.compression.lambda_transport import (
     FULL_SCALE_SIGMA,
@@ -164,6 +169,11 @@ from pose_helpers.studies.compression.tables import (
 from pose_helpers.train.runs import plot_learning_curve  # noqa: F401 (for the chapters)
 
 __all__ = [
+    "saved_keep_ratios",
+    "group_magnitude_controls",
+    "magnitude_comparison",
+    "magnitude_note",
+    "saved_sweeps",
     "HEAD_TO_HEAD_COLUMNS",
     "engineered_models_table",
     "head_to_head",

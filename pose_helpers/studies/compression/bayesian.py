@@ -55,10 +55,12 @@ from pose_helpers.studies.compression.engineering import (
 )
 from pose_helpers.studies.compression.figures import plot_outers
 from pose_helpers.studies.compression.scoring import diverged_cells, score_cell, score_cells
+from pose_helpers.studies.compression.sparsity import STEPS
+from pose_helpers.studies.compression.tables import key_value
 from pose_helpers.train import runs as experiments
 
 #: Bump when the code changes what a stored run computes (it keys the run store).
-STUDY_VERSION = 2
+STUDY_VERSION = 3
 
 __all__ = [
     "BAYESIAN_STUDY",
@@ -75,6 +77,7 @@ __all__ = [
     "groups_below",
     "groups_below_table",
     "load_bayesian_model",
+    "magnitude_targets",
     "outer_table",
     "plot_outers",
     "sweep_points",
@@ -256,8 +259,8 @@ def bayesian_run(
     lambda_factor = check_lr("lambda_factor", lambda_factor)
     if gamma_tolerance is not None:
         gamma_tolerance = check_lr("gamma_tolerance", gamma_tolerance)
-    if step not in ("penalty", "proximal"):
-        raise ValueError(f"step={step!r}; expected 'penalty' or 'proximal'")
+    if step not in STEPS:
+        raise ValueError(f"step={step!r}; expected one of {STEPS}")
     given = dict(baseline)
     if data_root is not None:
         given["data_root"] = str(data_root)
@@ -379,6 +382,8 @@ def bayesian_run(
             "excluded_layers": exclude,
             "outers_run": len(outer_rows),
             "converged": bool(converged and not diverged),
+            "lambda_ours": ours,
+            "epochs": len(history),
             "params": params,
             "history": history,
             "outer_log": outer_rows,
@@ -679,3 +684,19 @@ def cells_by_method(
     if len(diagnostic):
         cells["bayesian, diagnostic"] = diagnostic.assign(method="bayesian, diagnostic")
     return cells
+
+
+def magnitude_targets(
+    engineered: Mapping[str, Mapping[str, Any]], runs: pd.DataFrame, finetune_epochs: int
+) -> dict[str, tuple[float, int]]:
+    """The group-magnitude control of each engineered Bayesian model: ``{label: (retained,
+    epochs)}``, the model's retained fraction and as many epochs as it trained (its run's
+    epochs, by ``lam``, plus the fine-tuning after the cut)."""
+    epochs = {key_value(lam): int(e) for lam, e in runs[["lam", "epochs"]].itertuples(index=False)}
+    return {
+        label: (
+            float(record["retained"]),
+            epochs.get(key_value(record["lam"]), 0) + int(finetune_epochs),
+        )
+        for label, record in engineered.items()
+    }

@@ -22,11 +22,12 @@ from typing import Any
 import numpy as np
 
 from pose_helpers.compress.regularizers import THESIS_LAMBDAS, THESIS_THRESHOLDS
-from pose_helpers.core.paths import cache_dir
+from pose_helpers.core.paths import REPO_ROOT, cache_dir
 from pose_helpers.core.sweep import cached_run
 from pose_helpers.train import runs as experiments
 
 __all__ = [
+    "read_results",
     "CPU_BASELINE",
     "EVAL_BATCH",
     "FULL_SCALE_INPUT",
@@ -331,3 +332,37 @@ def stored_run(
     execution = {"threads": threads, "progress": progress}
     result = cached_run(call, study=study, execution=execution, **settings)
     return {**{k: settings[k] for k in echo}, **result}
+
+
+def read_results(
+    files: Mapping[str, tuple[str, str]],
+    results: str | os.PathLike | None = None,
+    optional: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The compression chapters' saved tables, by key.
+
+    Args:
+        files: ``{key: (file name, chapter that writes it)}``.
+        results: the folder (default ``book/results/compression``; a relative one is taken
+            from the repository's root).
+        optional: keys whose absent table reads as ``None`` instead of an error.
+
+    Raises:
+        FileNotFoundError: naming every missing table and the chapter that writes it.
+    """
+    import pandas as pd
+
+    folder = REPO_ROOT / (
+        results if results is not None else Path("book", "results", "compression")
+    )
+    missing = [
+        f"{name} (run the chapter {chapter})"
+        for key, (name, chapter) in files.items()
+        if key not in optional and not (folder / name).is_file()
+    ]
+    if missing:
+        raise FileNotFoundError(f"missing in {folder}: {', '.join(missing)}")
+    return {
+        key: pd.read_csv(folder / name) if (folder / name).is_file() else None
+        for key, (name, _) in files.items()
+    }

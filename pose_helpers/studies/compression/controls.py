@@ -18,6 +18,9 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import pandas as pd
+
+from pose_helpers.chapters.verdicts import margin_verdict
 from pose_helpers.core.io import save_torch
 from pose_helpers.core.store import jsonable
 from pose_helpers.studies.compression.baseline import load_baseline
@@ -42,7 +45,10 @@ STUDY_VERSION = 1
 __all__ = [
     "CONTROL_STUDY",
     "GROUP_CONTROL_STUDY",
+    "group_magnitude_controls",
     "group_magnitude_run",
+    "magnitude_comparison",
+    "magnitude_note",
     "magnitude_pruned_run",
     "prune_smallest_groups",
     "pruning_controls",
@@ -291,3 +297,91 @@ def group_magnitude_run(
             "checkpoint": checkpoint.name,
         }
     )
+
+
+def group_magnitude_controls(
+    targets: Mapping[str, tuple[float, int]],
+    *,
+    baseline: Mapping[str, Any],
+    lr: float = 1e-4,
+    statistic: str = "rms",
+    seed: int = 0,
+    threads: int | None = 1,
+    progress: bool = False,
+) -> dict[str, dict[str, Any]]:
+    """:func:`group_magnitude_run` of every target, by label, each a stored run of
+    :data:`GROUP_CONTROL_STUDY`.
+
+    Args:
+        targets: ``{label: (retained, epochs)}``: the retained fraction to prune to and the
+            fine-tuning epochs (as long as the model it stands beside trained).
+    """
+    for retained, epochs in targets.values():
+        _check_keep(retained)
+        check_count("epochs", epochs)
+    return {
+        label: stored_run(
+            group_magnitude_run,
+            GROUP_CONTROL_STUDY,
+            threads=threads,
+            progress=progress,
+            echo=("retained",),
+            retained=float(retained),
+            baseline=dict(baseline),
+            epochs=int(epochs),
+            lr=float(lr),
+            statistic=statistic,
+            seed=int(seed),
+        )
+        for label, (retained, epochs) in targets.items()
+    }
+
+
+def magnitude_comparison(
+    engineered: Mapping[str, Mapping[str, Any]], controls: Mapping[str, Mapping[str, Any]]
+) -> pd.DataFrame:
+    """Each engineered model beside its group-magnitude control (the same labels): ``label``,
+    ``lambda``, ``threshold``, ``retained`` and ``pckh`` (the method's model, cut and
+    fine-tuned), ``control_retained``, ``control_pckh`` (pruned by group magnitude to the
+    same fraction, fine-tuned as long), ``epochs`` and ``difference`` (method minus control,
+    PCKh points)."""
+    rows = []
+    for label, record in engineered.items():
+        control = controls[label]
+        rows.append(
+            {
+                "label": label,
+                "lambda": float(record["lam"]),
+                "threshold": float(record["threshold"]),
+                "retained": float(record["retained"]),
+                "pckh": float(record["pckh_after"]),
+                "control_retained": float(control["retained_reached"]),
+                "control_pckh": float(control["pckh_after"]),
+                "epochs": len(control["history"]),
+                "difference": float(record["pckh_after"]) - float(control["pckh_after"]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def magnitude_note(table: pd.DataFrame, noise: float, method: str = "Algorithm 1") -> str:
+    """Whether the method beat plain group-magnitude pruning (:func:`magnitude_comparison`),
+    per model, judged against the PCKh ``noise`` (the baseline seeds' spread), in words."""
+    words = {
+        "holds": "beats",
+        "does not hold": "does worse than",
+        "inconclusive": "is within the noise of",
+        "not tested": "cannot be told from",
+    }
+    lines = []
+    for _, row in table.iterrows():
+        verdict = margin_verdict(float(row["difference"]), noise)
+        lines.append(
+            f"* *{row['label']}* (λ = {row['lambda']:g}, threshold {row['threshold']:g}): "
+            f"{method}'s model keeps {row['retained']:.3f} of the parameters at "
+            f"{row['pckh']:.1f} %; group magnitude to {row['control_retained']:.3f} with "
+            f"{int(row['epochs'])} epochs of fine-tuning scores {row['control_pckh']:.1f} %: "
+            f"{method} **{words[verdict]}** the control ({row['difference']:+.1f} points; seed "
+            f"noise ±{noise:.1f})."
+        )
+    return "\n".join(lines)

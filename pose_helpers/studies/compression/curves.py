@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from pose_helpers.studies.compression.common import check_count, stored_run
+from pose_helpers.studies.compression.common import check_count, read_results, stored_run
 from pose_helpers.studies.compression.sparsity import sparsity_sweep, sweep_points
 from pose_helpers.studies.compression.tables import cells_table, key_value, thesis_table
 
@@ -37,6 +38,7 @@ __all__ = [
     "proximal_check",
     "proximal_note",
     "reading_note",
+    "saved_sweeps",
     "span",
     "spanning_sweep",
     "sweep_note",
@@ -450,3 +452,36 @@ def proximal_note(table: pd.DataFrame) -> str:
         "objective; the proximal step leaves exact zeros, so its small thresholds read "
         "settled values where the penalty's read Adam's jitter around zero."
     )
+
+
+# --------------------------------------------------------------------------- saved sweeps
+
+
+def saved_sweeps(results: str | Path | None = None) -> dict[str, pd.DataFrame]:
+    """The L1 and group-lasso cells their chapters saved (``sweep_l1.csv``, thresholded per
+    weight; ``sweep_group_lasso.csv`` at Table 5.5's reading), by method, for Fig. 5.1:
+    ``lambda`` (the thesis's units), ``threshold``, ``retained``, ``pckh`` and the rest of
+    :func:`sweep_table`'s columns.
+
+    Args:
+        results: the folder of the tables (default ``book/results/compression``; a relative
+            one is taken from the repository's root).
+
+    Raises:
+        FileNotFoundError: naming the chapter whose table is missing.
+    """
+    read = read_results(
+        {
+            "l1": ("sweep_l1.csv", "compression_sparsity"),
+            "group_lasso": ("sweep_group_lasso.csv", "compression_group_lasso"),
+            "reading": ("table_5_5_group_lasso.csv", "compression_group_lasso"),
+        },
+        results,
+    )
+    reading = str(read["reading"]["statistic"].iloc[0])
+    out = {}
+    for method, statistic in (("l1", "weight"), ("group_lasso", reading)):
+        sweep = read[method]
+        sweep = sweep[sweep["statistic"] == statistic]
+        out[method] = sweep.rename(columns={"lambda": "lambda_ours", "lambda_thesis": "lambda"})
+    return out

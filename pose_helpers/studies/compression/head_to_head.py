@@ -25,10 +25,15 @@ from typing import Any
 
 import pandas as pd
 
-from pose_helpers.studies.compression.common import FULL_SCALE_INPUT, FULL_SCALE_MODEL
+from pose_helpers.studies.compression.common import (
+    FULL_SCALE_INPUT,
+    FULL_SCALE_MODEL,
+    read_results,
+)
 
 __all__ = [
     "HEAD_TO_HEAD_COLUMNS",
+    "saved_keep_ratios",
     "engineered_models_table",
     "head_to_head",
     "head_to_head_note",
@@ -80,11 +85,31 @@ def engineered_models_table(
     return pd.DataFrame(rows)
 
 
-def _read(folder: Path, name: str, chapter: str) -> pd.DataFrame:
-    path = folder / name
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing (run the chapter {chapter} first)")
-    return pd.read_csv(path)
+#: The engineered-models table of each method, and the chapter that saves it.
+ENGINEERED_FILES = {
+    "group_lasso": ("engineered_group_lasso.csv", "compression_group_lasso"),
+    "bayesian": ("engineered_bayesian.csv", "compression_bayesian"),
+}
+
+
+def saved_keep_ratios(
+    method: str, results: str | Path | None = None, prefix: str = ""
+) -> dict[str, dict[str, float]]:
+    """The keep-ratios of a method's engineered models as its chapter saved them
+    (:func:`engineered_models_table`), by label (``"<prefix>, <label>"`` with a prefix): the
+    variants of ``full_scale_models``.
+
+    Raises:
+        FileNotFoundError: naming the chapter whose table is missing.
+    """
+    table = read_results({method: ENGINEERED_FILES[method]}, results)[method]
+    units = [c for c in table.columns if c.startswith("keep_")]
+    return {
+        (f"{prefix}, {row['label']}" if prefix else row["label"]): {
+            c[len("keep_") :]: float(row[c]) for c in units
+        }
+        for _, row in table.iterrows()
+    }
 
 
 def _best(cells: pd.DataFrame, baseline_pckh: float, max_drop: float) -> pd.Series | None:
@@ -129,16 +154,18 @@ def head_to_head(
     Raises:
         FileNotFoundError: naming the chapter whose table is missing, before any timing.
     """
-    from pose_helpers.core.paths import REPO_ROOT
     from pose_helpers.cost import bench, deploy
     from pose_helpers.models.registry import create_model
     from pose_helpers.studies.compression.full_scale import full_scale_models
 
-    folder = REPO_ROOT / (
-        results if results is not None else Path("book", "results", "compression")
+    read = read_results(
+        {
+            "l1": ("sweep_l1.csv", "compression_sparsity"),
+            "engineered": ENGINEERED_FILES["group_lasso"],
+        },
+        results,
     )
-    l1 = _read(folder, "sweep_l1.csv", "compression_sparsity")
-    engineered = _read(folder, "engineered_group_lasso.csv", "compression_group_lasso")
+    l1, engineered = read["l1"], read["engineered"]
     l1 = l1[(l1["statistic"] == "weight") & (l1["lambda"] > 0)]
     specs: list[dict[str, Any]] = []  # one per row: its model label and its CPU-scale facts
     best = _best(l1, baseline_pckh, max_pckh_drop)

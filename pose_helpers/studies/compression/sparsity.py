@@ -64,6 +64,7 @@ __all__ = [
     "largest_change",
     "penalty_change",
     "retained_fractions",
+    "thresholded_copy",
     "score_readings",
     "RegularizedPlan",
     "load_regularized_model",
@@ -187,14 +188,13 @@ def plan_regularized(
     )
 
 
-def _hooks(model: Any, plan: RegularizedPlan) -> dict[str, Any]:
+def _hooks(model: Any, plan: RegularizedPlan, groups: Sequence[Any] | None) -> dict[str, Any]:
     """``fit``'s hooks for the plan's penalty: ``extra_loss`` (``lam`` ours times the
     method's penalty) or, for the proximal step, a logged constant and the prox after every
     step (:class:`proximal.ProximalStep`)."""
     from pose_helpers.compress import proximal, regularizers
 
     lam = plan.penalty_weight
-    groups = regularizers.channel_groups(model) if plan.method == "group_lasso" else None
     if plan.step == "proximal":
         prox = proximal.ProximalStep(model, plan.method, lam, plan.lr, groups)
         return {"extra_loss": prox.penalty, "after_step": prox}
@@ -203,15 +203,15 @@ def _hooks(model: Any, plan: RegularizedPlan) -> dict[str, Any]:
     return {"extra_loss": lambda m: regularizers.group_lasso_penalty(m, lam, groups)}
 
 
-def _penalty_of(model: Any, method: str):
-    """``R(model)`` of the method (``lam`` = 1), as a float, its groups traced once."""
+def _penalty_of(method: str, groups: Sequence[Any] | None):
+    """``R(model)`` of the method (``lam`` = 1) as a float; ``groups``: the model's channel
+    groups (group lasso)."""
     import torch
 
     from pose_helpers.compress import regularizers
 
     if method == "l1":
         return lambda m: float(regularizers.l1_penalty(m, 1.0).detach())
-    groups = regularizers.channel_groups(model)
 
     @torch.no_grad()
     def measure(m: Any) -> float:
@@ -230,21 +230,46 @@ def _label(statistic: str, threshold: float) -> str:
     return f"{statistic}@{threshold:g}"
 
 
-def retained_fractions(model: Any, method: str, thresholds: Sequence[float]) -> dict[str, float]:
-    """The retained fraction of ``model`` under every cell of ``method`` (a thresholded copy
-    each, :func:`regularizers.sparsity_report`), by ``statistic@threshold``."""
+def thresholded_copy(
+    model: Any, spec: tuple[str, str, float], groups: Sequence[Any] | None = None
+) -> Any:
+    """A copy of ``model`` (eval mode) thresholded under one cell's ``(mode, statistic,
+    threshold)`` (:func:`cell_specs`): single weights, or whole groups (``groups``, traced
+    from the model where not given) by their norm or RMS."""
     from pose_helpers.compress import regularizers
 
-    groups = regularizers.channel_groups(model) if method == "group_lasso" else None
-    out = {}
-    for mode, stat, threshold in cell_specs(method, thresholds):
-        sparse = copy.deepcopy(model)
-        if mode == "weight":
-            regularizers.threshold_(sparse, threshold, mode)
-        else:
-            regularizers.threshold_(sparse, threshold, mode, groups=groups, statistic=stat)
-        out[_label(stat, threshold)] = float(regularizers.sparsity_report(sparse)["retained"])
-    return out
+    mode, statistic, threshold = spec
+    sparse = copy.deepcopy(model).eval()
+    if mode == "weight":
+        regularizers.threshold_(sparse, threshold, mode)
+    else:
+        regularizers.threshold_(sparse, threshold, mode, groups=groups, statistic=statistic)
+    return sparse
+
+
+def _groups_for(model: Any, methods: Sequence[str]) -> list[Any] | None:
+    """The model's channel groups where a method thresholds groups (traced once)."""
+    from pose_helpers.compress import regularizers
+
+    return regularizers.channel_groups(model) if "group_lasso" in methods else None
+
+
+def retained_fractions(
+    model: Any, method: str, thresholds: Sequence[float], groups: Sequence[Any] | None = None
+) -> dict[str, float]:
+    """The retained fraction of ``model`` under every cell of ``method``
+    (:func:`thresholded_copy`, :func:`regularizers.sparsity_report`), by
+    ``statistic@threshold``; ``groups``: the model's channel groups, traced once by the
+    caller (else here)."""
+    from pose_helpers.compress import regularizers
+
+    groups = _groups_for(model, [method]) if groups is None else groups
+    return {
+        _label(spec[1], spec[2]): float(
+            regularizers.sparsity_report(thresholded_copy(model, spec, groups))["retained"]
+        )
+        for spec in cell_specs(method, thresholds)
+    }
 
 
 def largest_change(rows: Sequence[Mapping[str, Any]], reference: Mapping[str, float]) -> float:
@@ -301,15 +326,16 @@ def train_regularized(plan: RegularizedPlan, progress: bool = False) -> dict[str
         )
     settings = plan.settings
     train_data, val_data = baseline_datasets(settings)
-    reference = retained_fractions(net, plan.method, plan.thresholds)
-    hooks = _hooks(net, plan)
-    measure_penalty = _penalty_of(net, plan.method)
+    groups = _groups_for(net, [plan.method])  # traced once for the whole run
+    reference = retained_fractions(net, plan.method, plan.thresholds, groups)
+    hooks = _hooks(net, plan, groups)
+    measure_penalty = _penalty_of(plan.method, groups)
     start_penalty = measure_penalty(net)
     saved = load_checkpoint(plan.checkpoint, ("history",))  # read once: the hook adds the rest
     rows = list(saved["history"]) if saved else []
 
     def measure(model: Any, row: dict[str, Any]) -> None:  # saved with the epoch's row
-        row["retained"] = retained_fractions(model, plan.method, plan.thresholds)
+        row["retained"] = retained_fractions(model, plan.method, plan.thresholds, groups)
         row["penalty"] = measure_penalty(model)
         rows.append(row)
 
@@ -354,19 +380,15 @@ def score_readings(
 ) -> list[dict[str, Any]]:
     """:func:`scoring.score_cell` of every cell of ``methods`` (:func:`cell_specs`), each
     with its ``statistic``."""
-    from pose_helpers.compress import regularizers
-
-    groups = regularizers.channel_groups(model) if "group_lasso" in methods else None
-    specs = [spec for method in methods for spec in cell_specs(method, thresholds)]
-    cells = []
-    for mode, stat, threshold in specs:
-        sparse = copy.deepcopy(model).eval()
-        if mode == "weight":
-            regularizers.threshold_(sparse, threshold, mode)
-        else:
-            regularizers.threshold_(sparse, threshold, mode, groups=groups, statistic=stat)
-        cells.append({**score_cell(sparse, threshold, val_data, params), "statistic": stat})
-    return cells
+    groups = _groups_for(model, methods)
+    return [
+        {
+            **score_cell(thresholded_copy(model, spec, groups), spec[2], val_data, params),
+            "statistic": spec[1],
+        }
+        for method in methods
+        for spec in cell_specs(method, thresholds)
+    ]
 
 
 def regularized_run(
