@@ -414,6 +414,10 @@ def test_engineering_targets_and_notes():
     assert list(C.engineering_targets(cells, "bayesian", (1e-8, 0.01), 99.0, 5.0)) == [
         "thesis's cell"
     ]
+    also = C.engineering_targets(cells, "bayesian", (1e-9, 0.01), 58.0, 5.0, also=[5e-8, 1e-8])
+    assert also["λ_thesis 5e-08"] == (5e-8, 0.01) and "λ_thesis 1e-08" not in also  # chosen
+    with pytest.raises(ValueError, match="no bayesian cell at λ"):
+        C.engineering_targets(cells, "bayesian", (1e-9, 0.01), 58.0, 5.0, also=[3e-6])
     record = {
         "lam": 1e-8,
         "threshold": 0.01,
@@ -857,9 +861,14 @@ def test_head_to_head_reads_the_chapters_tables_and_compares_with_the_controls(t
             "speedup_pytorch": [1.0] * 5,
         }
     )
-    note = C.head_to_head_note(table, 2.0)
+    note = C.head_to_head_note(table, 2.0, noise=1.0)
     assert "fastest model at full scale is **group_lasso**" in note
-    assert "**l1**'s best" in note and "the method beats it" in note
+    assert "**l1** (a) keeps 1.00 of the dense MACs at 59.0 %" in note
+    assert "+1.5 points (seed noise ±1.0), the method beats it" in note  # GL vs pruning
+    assert "No model of bayesian" in note
+    compared = C.against_controls(table).set_index("method")
+    assert compared.loc["l1", "cuts"] is False or not compared.loc["l1", "cuts"]
+    assert compared.loc["group_lasso", "control"] == "torch_pruning (keep 0.5)"
     assert C.plot_head_to_head(table) is not None
 
 

@@ -106,11 +106,11 @@ def _results(**changes) -> dict[str, pd.DataFrame]:
         ),
         "head_to_head": pd.DataFrame(
             {
-                "method": ["baseline", "group_lasso", "torch_pruning", "narrower"],
-                "setting": ["dense", "engineered", "keep 0.5", "width × 0.5"],
-                "macs": [1000, 500, 300, 600],
-                "pckh": [60.0, 58.5, 56.0, 59.0],
-                "speedup": [1.0, 1.8, 2.5, 1.5],
+                "method": ["baseline", "group_lasso", "bayesian", "torch_pruning", "narrower"],
+                "setting": ["dense", "engineered", "engineered", "keep 0.5", "width × 0.5"],
+                "macs": [1000, 500, 800, 300, 600],
+                "pckh": [60.0, 58.5, 61.0, 56.0, 59.0],
+                "speedup": [1.0, 1.8, 1.2, 2.5, 1.5],
             }
         ),
         "bayesian_vs_magnitude": pd.DataFrame(
@@ -133,21 +133,22 @@ def test_claims_reproduced_like_the_thesis_hold():
         "rule",
         "why",
     ]
-    assert len(table) == 9
+    assert len(table) == 10
     assert set(table["verdict"]) <= set(VERDICTS)
     verdicts = table.set_index("where")["verdict"]
     assert verdicts["section 5.5.1"] == "not tested"  # the derived form of Algorithm 1
     assert (verdicts.drop("section 5.5.1") == "holds").all(), table[["claim", "verdict"]]
-    assert "torch_pruning (keep 0.5), 56.0 %" in table["ours"].iloc[-1]
+    assert "vs torch_pruning (keep 0.5) 56.0 % (+2.5)" in table["ours"].iloc[-2]
+    assert "vs narrower (width × 0.5) 59.0 % (+2.0)" in table["ours"].iloc[-1]
     assert "34.00 M, 136.32 MB" in table["ours"].iloc[0]
     thesis = C.thesis_table("baseline").iloc[0]  # the thesis's numbers, read from its table
     assert table["thesis"].iloc[0] == f"{thesis['params_m']:g} M, {thesis['size_mb']:g} MB"
     assert table["noise"].iloc[1] == "PCKh ±1.0 points (2 seeds of the baseline)"
     assert table["noise"].iloc[3] == "time ±4.0 % (dense p10-p90)"
-    assert table["thesis"].iloc[-2] == "1.93× on a 2016 phone (PyTorch Mobile)"
-    assert K.verdict_counts(table).startswith("The thesis's 9 claims checked here, by verdict:")
+    assert table["thesis"].iloc[-3] == "1.93× on a 2016 phone (PyTorch Mobile)"
+    assert K.verdict_counts(table).startswith("The thesis's 10 claims checked here, by verdict:")
     lines = K.reasons(table).split("\n")
-    assert len(lines) == 9 and lines[0].startswith("* **Simple Baselines ResNet-50 has")
+    assert len(lines) == 10 and lines[0].startswith("* **Simple Baselines ResNet-50 has")
     assert "0.333 of the parameters kept, PCKh 86.42 (-1.4 points)" in table["thesis"].iloc[5]
 
 
@@ -200,14 +201,20 @@ def test_without_a_second_seed_the_accuracy_claims_are_not_tested(tmp_path):
     assert rows.loc["Table 5.3", "verdict"] == "holds"  # no PCKh in it
 
 
-def test_the_controls_claim_needs_a_model_a_cheaper_control_and_the_noise():
+def test_the_controls_claims_need_a_model_that_cuts_a_cheaper_control_and_the_noise():
     h2h = _results()["head_to_head"]
-    worse = K.claims(_results(head_to_head=h2h.assign(pckh=[60.0, 54.0, 56.0, 59.0])))
-    assert worse["verdict"].iloc[-1] == "does not hold"
-    alone = K.claims(_results(head_to_head=h2h[h2h["method"] != "group_lasso"]))
-    assert alone["verdict"].iloc[-1] == "not tested"
-    absent = K.claims(_results(head_to_head=pd.DataFrame(columns=h2h.columns)))
-    assert absent["verdict"].iloc[-1] == "not tested" and "has not run" in absent["why"].iloc[-1]
+
+    def verdicts(table):
+        return table.set_index(table["claim"].str.split(" is worth").str[0])
+
+    worse = verdicts(K.claims(_results(head_to_head=h2h.assign(pckh=[60, 54, 55, 56, 59.0]))))
+    assert (worse.loc[["Group lasso", "Algorithm 1"], "verdict"] == "does not hold").all()
+    alone = verdicts(K.claims(_results(head_to_head=h2h[h2h["method"] != "group_lasso"])))
+    assert alone.loc["Group lasso", "verdict"] == "not tested"
+    assert "no Group lasso model cuts" in alone.loc["Group lasso", "ours"]
+    absent = verdicts(K.claims(_results(head_to_head=pd.DataFrame(columns=h2h.columns))))
+    assert (absent.loc[["Group lasso", "Algorithm 1"], "verdict"] == "not tested").all()
+    assert "has not run" in absent.loc["Algorithm 1", "why"]
 
 
 def test_algorithm1_as_printed_is_judged_against_its_magnitude_control():
@@ -230,3 +237,20 @@ def test_algorithm1_as_printed_is_judged_against_its_magnitude_control():
     assert close.loc["section 5.5.1", "verdict"] == "inconclusive"
     missing = K.claims(_results(bayesian=printed)).set_index("where")
     assert missing.loc["section 5.5.1", "verdict"] == "not tested"
+    # A thesis's cell that pruned nothing is no test; a pruned model beside it is used.
+    unpruned = pd.concat(
+        [versus.assign(retained=1.0, difference=-0.5), versus.assign(label="sparsest")]
+    )
+    used = K.claims(_results(bayesian=printed, bayesian_vs_magnitude=unpruned))
+    assert "(sparsest)" in used.set_index("where").loc["section 5.5.1", "why"]
+    none = K.claims(_results(bayesian=printed, bayesian_vs_magnitude=unpruned.head(1)))
+    assert "removed a weight" in none.set_index("where").loc["section 5.5.1", "why"]
+
+
+def test_a_sweep_spans_over_every_thresholds_cells_as_its_chapter_judges():
+    # At threshold 0.01 even the smallest λ keeps 0.87 (the λ = 0 control may keep as
+    # little); at 0.001 it keeps 0.97: the sweep spans, and the trend is judged.
+    top_elsewhere = _sweep("weight", retained=(0.87, 0.7, 0.4, 0.15))
+    table = K.claims(_results(sweep_l1=top_elsewhere)).set_index("where")
+    assert table.loc["Table 5.4; sweep_l1.csv", "verdict"] == "holds"
+    assert "retained 0.87 → 0.15" in table.loc["Table 5.4; sweep_l1.csv", "ours"]

@@ -136,6 +136,7 @@ from pose_helpers.studies.compression.findings import (
 from pose_helpers.studies.compression.full_scale import full_scale_latency, full_scale_models
 from pose_helpers.studies.compression.head_to_head import (
     HEAD_TO_HEAD_COLUMNS,
+    against_controls,
     engineered_models_table,
     head_to_head,
     head_to_head_note,
@@ -175,6 +176,7 @@ __all__ = [
     "magnitude_note",
     "saved_sweeps",
     "HEAD_TO_HEAD_COLUMNS",
+    "against_controls",
     "engineered_models_table",
     "head_to_head",
     "head_to_head_note",

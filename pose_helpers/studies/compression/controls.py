@@ -185,9 +185,12 @@ def pruning_controls(
     ]
 
 
-def prune_smallest_groups(model: Any, retained: float, statistic: str = "rms") -> int:
-    """Zero the groups of ``model`` (``regularizers.channel_groups``) with the smallest
-    ``statistic``, as few as bring its retained fraction to ``retained`` or below; in place.
+def prune_smallest_groups(
+    model: Any, retained: float, statistic: str = "rms", exclude: Sequence[str] = ()
+) -> int:
+    """Zero the groups of ``model`` (``regularizers.channel_groups``, without the layers
+    named in ``exclude``) with the smallest ``statistic``, as few as bring its retained
+    fraction to ``retained`` or below; in place.
 
     Returns:
         The number of groups zeroed (the smallest count that reaches ``retained``; all of
@@ -200,7 +203,7 @@ def prune_smallest_groups(model: Any, retained: float, statistic: str = "rms") -
     from pose_helpers.compress import regularizers
 
     retained = _check_keep(retained)
-    groups = regularizers.channel_groups(model)
+    groups = regularizers.channel_groups(model, exclude=exclude)
     order = torch.argsort(regularizers.group_norms(model, groups, statistic=statistic).detach())
 
     def zeroed(k: int) -> Any:
@@ -229,15 +232,17 @@ def group_magnitude_run(
     epochs: int,
     lr: float = 1e-4,
     statistic: str = "rms",
+    exclude: Sequence[str] = (),
     seed: int = 0,
     threads: int | None = 1,
     progress: bool = False,
     checkpoint_dir: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """The control of the thesis's claim for Algorithm 1: plain group-magnitude pruning of the
-    baseline to ``retained`` of its weights (:func:`prune_smallest_groups`), then ``epochs``
-    of fine-tuning at the constant ``lr`` with the pruned groups held at zero, as long as the
-    Bayesian run it stands beside trained.
+    baseline to ``retained`` of its weights (:func:`prune_smallest_groups`; the layers named
+    in ``exclude`` are never pruned, as Torch-Pruning's ``ignored_layers`` keeps the output
+    layer), then ``epochs`` of fine-tuning at the constant ``lr`` with the pruned groups held
+    at zero, as long as the Bayesian run it stands beside trained.
 
     Returns:
         A JSON-able dict: ``key``, ``groups_zeroed``, ``retained_reached``, ``pckh_before``,
@@ -263,11 +268,13 @@ def group_magnitude_run(
             "lr": lr,
             "statistic": statistic,
             "seed": int(seed),
+            # Only where it can change the result (the keys of earlier runs stay).
+            **({"exclude": sorted(exclude)} if exclude and retained < 1 else {}),
         }
     )
     checkpoint = checkpoint_folder(checkpoint_dir) / f"group-magnitude-{key}.pt"
     net, _ = load_baseline(baseline, threads=threads, progress=progress)
-    zeroed = prune_smallest_groups(net, retained, statistic)
+    zeroed = prune_smallest_groups(net, retained, statistic, exclude)
     reached = float(regularizers.sparsity_report(net)["retained"])
     train_data, val_data = baseline_datasets(settings)
     _, before = train.evaluate(net, val_data, batch_size=EVAL_BATCH)
@@ -305,6 +312,7 @@ def group_magnitude_controls(
     baseline: Mapping[str, Any],
     lr: float = 1e-4,
     statistic: str = "rms",
+    exclude: Sequence[str] = (),
     seed: int = 0,
     threads: int | None = 1,
     progress: bool = False,
@@ -315,6 +323,9 @@ def group_magnitude_controls(
     Args:
         targets: ``{label: (retained, epochs)}``: the retained fraction to prune to and the
             fine-tuning epochs (as long as the model it stands beside trained).
+        exclude: layers the control never prunes (the heatmap layer, as a practitioner's
+            pruner leaves it: its groups are the smallest, and pruning them blinds the
+            network whatever else it keeps).
     """
     for retained, epochs in targets.values():
         _check_keep(retained)
@@ -332,6 +343,8 @@ def group_magnitude_controls(
             lr=float(lr),
             statistic=statistic,
             seed=int(seed),
+            # Pruning to 1.0 zeroes nothing: exclude cannot change it (nor its stored key).
+            **({"exclude": sorted(exclude)} if exclude and retained < 1 else {}),
         )
         for label, (retained, epochs) in targets.items()
     }
@@ -376,6 +389,13 @@ def magnitude_note(table: pd.DataFrame, noise: float, method: str = "Algorithm 1
     lines = []
     for _, row in table.iterrows():
         verdict = margin_verdict(float(row["difference"]), noise)
+        if min(row["retained"], row["control_retained"]) >= 1:
+            lines.append(
+                f"* *{row['label']}* (λ = {row['lambda']:g}, threshold {row['threshold']:g}): "
+                f"neither prunes a weight, so both are fine-tunings of the baseline "
+                f"({row['pckh']:.1f} % and {row['control_pckh']:.1f} %): no test of the claim."
+            )
+            continue
         lines.append(
             f"* *{row['label']}* (λ = {row['lambda']:g}, threshold {row['threshold']:g}): "
             f"{method}'s model keeps {row['retained']:.3f} of the parameters at "

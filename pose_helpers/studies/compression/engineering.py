@@ -510,14 +510,35 @@ def engineering_targets(
     thesis_cell: tuple[float, float],
     baseline_pckh: float,
     max_drop: float,
+    also: Sequence[float] = (),
 ) -> dict[str, tuple[float, float]]:
-    """The cells to engineer, by label: the thesis's cell and the one :func:`choose_cell`
-    picks (one entry when they coincide)."""
+    """The cells to engineer, by label: the thesis's cell, the one :func:`choose_cell` picks
+    (one entry when they coincide), and each λ of ``also`` at the thesis's threshold
+    (labelled ``"λ_thesis <λ>"``: cells past the accuracy budget, engineered so that a
+    trade-off is measured where the method cuts channels).
+
+    Raises:
+        ValueError: a λ of ``also`` that ``cells`` has no row of, before any work.
+    """
     thesis_cell = (float(thesis_cell[0]), float(thesis_cell[1]))
+    swept = {key_value(v) for v in cells.loc[cells["method"] == method, "lambda"]}
+    missing = [lam for lam in also if key_value(float(lam)) not in swept]
+    if missing:
+        raise ValueError(
+            f"also={list(also)!r}: no {method} cell at λ {missing}; expected λ of the sweep "
+            f"({sorted(cells.loc[cells['method'] == method, 'lambda'].unique())})"
+        )
     chosen = choose_cell(cells, method, baseline_pckh, max_drop)
-    if chosen is None:
-        return {"thesis's cell": thesis_cell}
-    ours = (float(chosen["lambda"]), float(chosen["threshold"]))
-    if (key_value(ours[0]), key_value(ours[1])) == tuple(map(key_value, thesis_cell)):
-        return {"thesis's cell, also the sparsest within the drop": thesis_cell}
-    return {"thesis's cell": thesis_cell, f"sparsest within {max_drop:g} points": ours}
+    targets: dict[str, tuple[float, float]] = {"thesis's cell": thesis_cell}
+    if chosen is not None:
+        ours = (float(chosen["lambda"]), float(chosen["threshold"]))
+        if (key_value(ours[0]), key_value(ours[1])) == tuple(map(key_value, thesis_cell)):
+            targets = {"thesis's cell, also the sparsest within the drop": thesis_cell}
+        else:
+            targets[f"sparsest within {max_drop:g} points"] = ours
+    taken = {(key_value(lam), key_value(t)) for lam, t in targets.values()}
+    for lam in also:
+        cell = (float(lam), thesis_cell[1])
+        if (key_value(cell[0]), key_value(cell[1])) not in taken:
+            targets[f"λ_thesis {cell[0]:g}"] = cell
+    return targets

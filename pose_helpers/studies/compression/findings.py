@@ -189,25 +189,24 @@ def method_comparison(
     any cell of each method reaches within it, as Markdown.
     """
     thesis_base = float(thesis_table("baseline")["pckh"].iloc[0])
+
+    def fraction(value: float) -> str:
+        return "none" if math.isnan(value) else f"{value:.3f}"
+
     lines = []
     for drop in drops:
         parts = []
         for method, ours in cells.items():
-            mine = fewest_within(ours, baseline_pckh, drop)
-            theirs = (
-                fewest_within(thesis_table(method), thesis_base, drop)
-                if method in TABLE_METHODS
-                else math.nan
+            text = (
+                f"{method.replace('_', ' ')} {fraction(fewest_within(ours, baseline_pckh, drop))}"
             )
-            parts.append(
-                f"{method.replace('_', ' ')} {mine:.3f} (thesis {theirs:.3f})"
-                if not math.isnan(theirs)
-                else f"{method.replace('_', ' ')} {mine:.3f}"
-            )
+            if method in TABLE_METHODS:
+                theirs = fewest_within(thesis_table(method), thesis_base, drop)
+                text += f" (thesis {fraction(theirs)})"
+            parts.append(text)
         lines.append(
-            f"* Within {drop:g} PCKh point(s) of the baseline, the fewest weights retained: "
-            + "; ".join(parts)
-            + " (nan: no cell within the drop)."
+            f"* Within {drop:g} PCKh point(s) of the baseline, the fewest weights retained "
+            "(none: no cell within the drop): " + "; ".join(parts) + "."
         )
     return "\n".join(lines)
 

@@ -19,6 +19,7 @@ network's shape, MACs and latency, and counts only its non-zero parameters.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,9 @@ __all__ = [
     "HEAD_TO_HEAD_COLUMNS",
     "saved_keep_ratios",
     "engineered_models_table",
+    "METHODS",
+    "CONTROLS",
+    "against_controls",
     "head_to_head",
     "head_to_head_note",
     "plot_head_to_head",
@@ -159,13 +163,9 @@ def head_to_head(
     from pose_helpers.studies.compression.full_scale import full_scale_models
 
     read = read_results(
-        {
-            "l1": ("sweep_l1.csv", "compression_sparsity"),
-            "engineered": ENGINEERED_FILES["group_lasso"],
-        },
-        results,
+        {"l1": ("sweep_l1.csv", "compression_sparsity"), **ENGINEERED_FILES}, results
     )
-    l1, engineered = read["l1"], read["engineered"]
+    l1 = read["l1"]
     l1 = l1[(l1["statistic"] == "weight") & (l1["lambda"] > 0)]
     specs: list[dict[str, Any]] = []  # one per row: its model label and its CPU-scale facts
     best = _best(l1, baseline_pckh, max_pckh_drop)
@@ -173,7 +173,8 @@ def head_to_head(
         specs.append(
             {
                 "method": "l1",
-                "setting": f"λ_thesis {best['lambda_thesis']:g}, threshold {best['threshold']:g}",
+                "setting": f"λ_thesis {best['lambda_thesis']:g}, threshold {best['threshold']:g} "
+                f"(sparsest within {max_pckh_drop:g} points)",
                 "model": "dense",
                 "nonzero": float(best["retained"]),
                 "pckh": float(best["pckh"]),
@@ -181,20 +182,22 @@ def head_to_head(
             }
         )
     keep_ratios: dict[str, dict[str, float]] = {}
-    units = [c for c in engineered.columns if c.startswith("keep_")]
-    best = _best(engineered, baseline_pckh, max_pckh_drop)
-    if best is not None:
-        keep_ratios["group_lasso"] = {c[len("keep_") :]: float(best[c]) for c in units}
-        specs.append(
-            {
-                "method": "group_lasso",
-                "setting": f"λ_thesis {best['lambda']:g}, threshold {best['threshold']:g} "
-                "(engineered)",
-                "model": "group_lasso",
-                "pckh": float(best["pckh"]),
-                "finetune_epochs": int(best["finetune_epochs"]),
-            }
-        )
+    for method in ENGINEERED_FILES:  # every engineered model: each method's trade-off
+        engineered = read[method]
+        units = [c for c in engineered.columns if c.startswith("keep_")]
+        for _, row in engineered.iterrows():
+            label = f"{method}: {row['label']}"
+            keep_ratios[label] = {c[len("keep_") :]: float(row[c]) for c in units}
+            specs.append(
+                {
+                    "method": method,
+                    "setting": f"{row['label']}: λ_thesis {row['lambda']:g}, threshold "
+                    f"{row['threshold']:g} (engineered)",
+                    "model": label,
+                    "pckh": float(row["pckh"]),
+                    "finetune_epochs": int(row["finetune_epochs"]),
+                }
+            )
     for record in pruning:
         label = f"keep {record['keep']:g}"
         keep_ratios[label] = dict(record["keep_ratios"])
@@ -279,9 +282,49 @@ def head_to_head(
     return pd.DataFrame(table, columns=HEAD_TO_HEAD_COLUMNS)
 
 
-def head_to_head_note(table: pd.DataFrame, max_pckh_drop: float = 2.0) -> str:
+#: The methods whose models :func:`against_controls` compares, and the controls.
+METHODS, CONTROLS = ("l1", "group_lasso", "bayesian"), ("torch_pruning", "narrower")
+
+
+def against_controls(table: pd.DataFrame) -> pd.DataFrame:
+    """Each method's model beside the best control (highest PCKh) that costs no more
+    multiply-accumulates; ``margin`` = its PCKh minus the control's (NaN, and no control,
+    where no control is as cheap). ``cuts``: the model has fewer MACs than the dense one
+    (L1's zeros never do).
+
+    Returns:
+        Columns ``method``, ``setting``, ``macs_share``, ``pckh``, ``cuts``, ``control``,
+        ``control_macs_share``, ``control_pckh``, ``margin``; one row per method model.
+    """
+    dense_macs = float(table.iloc[0]["macs"])
+    controls = table[table["method"].isin(CONTROLS)]
+    rows = []
+    for _, row in table[table["method"].isin(METHODS)].iterrows():
+        cheaper = controls[controls["macs"] <= row["macs"]]
+        best = None if cheaper.empty else cheaper.sort_values("pckh").iloc[-1]
+        rows.append(
+            {
+                "method": row["method"],
+                "setting": row["setting"],
+                "macs_share": row["macs"] / dense_macs,
+                "pckh": float(row["pckh"]),
+                "cuts": bool(row["macs"] < dense_macs),
+                "control": None if best is None else f"{best['method']} ({best['setting']})",
+                "control_macs_share": math.nan if best is None else best["macs"] / dense_macs,
+                "control_pckh": math.nan if best is None else float(best["pckh"]),
+                "margin": math.nan if best is None else float(row["pckh"] - best["pckh"]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def head_to_head_note(
+    table: pd.DataFrame, max_pckh_drop: float = 2.0, noise: float = math.nan
+) -> str:
     """Which model is fastest within ``max_pckh_drop`` points of the baseline, and how each
-    method's best compares with the plain controls at about its cost, in words."""
+    method's model compares with the best plain control of no more MACs
+    (:func:`against_controls`; "within the noise" where the margin is within ``noise``), in
+    words."""
     base = table.iloc[0]
     ok = table[table["pckh"] >= base["pckh"] - max_pckh_drop]
     fastest = ok.sort_values("latency_ms").iloc[0]
@@ -293,30 +336,28 @@ def head_to_head_note(table: pd.DataFrame, max_pckh_drop: float = 2.0) -> str:
         f"{base['latency_p90_ms']:.0f} ms) and {fastest['speedup_pytorch']:.2f}× in PyTorch, "
         f"at {fastest['pckh']:.1f} % PCKh and {fastest['retained']:.2f} of the parameters."
     ]
-    controls = table[table["method"].isin(["torch_pruning", "narrower"])]
-    for _, row in table[table["method"].isin(["l1", "group_lasso"])].iterrows():
-        cheaper = controls[controls["macs"] <= row["macs"]]
-        if cheaper.empty:
-            lines.append(
-                f"* **{row['method']}**'s best ({row['setting']}, {row['pckh']:.1f} %) keeps "
-                f"{row['macs'] / base['macs']:.2f} of the dense MACs; no control is as cheap."
-            )
+    noise_text = "" if math.isnan(noise) else f" (seed noise ±{noise:.1f})"
+    for _, row in against_controls(table).iterrows():
+        head = (
+            f"* **{row['method']}** ({row['setting']}) keeps {row['macs_share']:.2f} of the "
+            f"dense MACs at {row['pckh']:.1f} %"
+        )
+        if row["control"] is None:
+            lines.append(f"{head}; no control is as cheap.")
             continue
-        best = cheaper.sort_values("pckh").iloc[-1]
-        verdict = "beats" if row["pckh"] > best["pckh"] else "does not beat"
+        margin = row["margin"]
+        if not math.isnan(noise) and abs(margin) <= noise:
+            word = "is within the noise of it"
+        else:
+            word = "beats it" if margin > 0 else "loses to it"
         lines.append(
-            f"* **{row['method']}**'s best ({row['setting']}) keeps "
-            f"{row['macs'] / base['macs']:.2f} of the dense MACs at {row['pckh']:.1f} %; the "
-            f"best control at no more MACs, {best['method']} ({best['setting']}), scores "
-            f"{best['pckh']:.1f} % with {best['macs'] / base['macs']:.2f} of them: the method "
-            f"{verdict} it."
+            f"{head}; the best control of no more MACs, {row['control']}, scores "
+            f"{row['control_pckh']:.1f} % with {row['control_macs_share']:.2f} of them: "
+            f"{margin:+.1f} points{noise_text}, the method {word}."
         )
-    missing = sorted({"l1", "group_lasso"} - set(table["method"]))
+    missing = sorted(set(METHODS) - set(table["method"]))
     if missing:
-        lines.append(
-            f"* No cell of {', '.join(missing)} is within {max_pckh_drop:g} points of the "
-            "baseline: no row."
-        )
+        lines.append(f"* No model of {', '.join(missing)} in the table.")
     return "\n".join(lines)
 
 
@@ -327,7 +368,13 @@ def plot_head_to_head(table: pd.DataFrame):
 
     base = table.iloc[0]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-    markers = {"l1": "o", "group_lasso": "s", "torch_pruning": "^", "narrower": "D"}
+    markers = {
+        "l1": "o",
+        "group_lasso": "s",
+        "bayesian": "P",
+        "torch_pruning": "^",
+        "narrower": "D",
+    }
     for method, rows in table.iloc[1:].groupby("method", sort=False):
         for ax, column, scale in ((axes[0], "params", 1e6), (axes[1], "macs", 1e9)):
             ax.scatter(
