@@ -23,6 +23,7 @@ import pandas as pd
 
 from pose_helpers.chapters.verdicts import combine, margin_verdict
 from pose_helpers.studies.compression.common import THESIS_ENGINEERED_CELLS, read_results
+from pose_helpers.studies.compression.engineering import THESIS_CELL, THESIS_CELL_ALSO_SPARSEST
 from pose_helpers.studies.compression.tables import (
     fewest_within,
     key_value,
@@ -291,9 +292,7 @@ def _bayesian_claim(
     versus = results["bayesian_vs_magnitude"]
     # Only a model that pruned tests the claim: the thesis's cell first, else the others.
     pruned = versus[versus["retained"] < 1] if len(versus) else versus
-    first = pruned["label"].isin(
-        ["thesis's cell", "thesis's cell, also the sparsest within the drop"]
-    )
+    first = pruned["label"].isin([THESIS_CELL, THESIS_CELL_ALSO_SPARSEST])
     row = pruned[first] if first.any() else pruned.head(1)
     if not printed:
         verdict = "not tested"
@@ -353,7 +352,7 @@ def _speed_claim(deploy: pd.DataFrame) -> dict[str, str]:
     ]
     dense = one.iloc[0]
     noise, described = timing_noise(dense)
-    pick = one[one["model"].str.startswith("Bayesian, thesis's cell")]
+    pick = one[one["model"].str.startswith(f"Bayesian, {THESIS_CELL}")]
     speedup = float(pick["speedup"].iloc[0]) if len(pick) else math.nan
     fastest = one.sort_values("speedup", ascending=False).iloc[0]
     phone = thesis_phone()["speedup"]

@@ -45,6 +45,7 @@ STUDY_VERSION = 1
 __all__ = [
     "CONTROL_STUDY",
     "GROUP_CONTROL_STUDY",
+    "exclude_setting",
     "group_magnitude_controls",
     "group_magnitude_run",
     "magnitude_comparison",
@@ -225,6 +226,13 @@ def prune_smallest_groups(
     return low
 
 
+def exclude_setting(exclude: Sequence[str], retained: float) -> dict[str, list[str]]:
+    """``exclude`` as a run setting, only where it can change the result: pruning to 1.0
+    zeroes nothing, so there it enters neither the run key nor the stored settings (the keys
+    of earlier runs stay)."""
+    return {"exclude": sorted(exclude)} if exclude and retained < 1 else {}
+
+
 def group_magnitude_run(
     retained: float,
     *,
@@ -268,8 +276,7 @@ def group_magnitude_run(
             "lr": lr,
             "statistic": statistic,
             "seed": int(seed),
-            # Only where it can change the result (the keys of earlier runs stay).
-            **({"exclude": sorted(exclude)} if exclude and retained < 1 else {}),
+            **exclude_setting(exclude, retained),
         }
     )
     checkpoint = checkpoint_folder(checkpoint_dir) / f"group-magnitude-{key}.pt"
@@ -343,8 +350,7 @@ def group_magnitude_controls(
             lr=float(lr),
             statistic=statistic,
             seed=int(seed),
-            # Pruning to 1.0 zeroes nothing: exclude cannot change it (nor its stored key).
-            **({"exclude": sorted(exclude)} if exclude and retained < 1 else {}),
+            **exclude_setting(exclude, retained),
         )
         for label, (retained, epochs) in targets.items()
     }

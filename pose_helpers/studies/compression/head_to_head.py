@@ -191,8 +191,13 @@ def head_to_head(
             specs.append(
                 {
                     "method": method,
-                    "setting": f"{row['label']}: λ_thesis {row['lambda']:g}, threshold "
-                    f"{row['threshold']:g} (engineered)",
+                    # The extension's labels already name their λ.
+                    "setting": f"λ_thesis {row['lambda']:g}, threshold {row['threshold']:g}, "
+                    + (
+                        "engineered"
+                        if str(row["label"]).startswith("λ_thesis")
+                        else f"engineered ({row['label']})"
+                    ),
                     "model": label,
                     "pckh": float(row["pckh"]),
                     "finetune_epochs": int(row["finetune_epochs"]),
