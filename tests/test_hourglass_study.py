@@ -352,3 +352,78 @@ def test_per_joint_table_puts_the_report_beside_ours():
     assert table.loc["Baseline", "head"] == pytest.approx(52)
     if (SEEDS_DIR / "tables" / "hourglass_table_1.csv").is_file():
         assert table.loc["Baseline", "head_paper"] == pytest.approx(93.18)
+
+
+def _budget_runs(gaps: dict[int, float], sd: float = 0.5) -> pd.DataFrame:
+    """Runs of the baseline (60 %) and no-skip (60 % + gap) at each budget, two seeds at the
+    short budget (±sd) and one at the long."""
+    rows = []
+    short, long = sorted(gaps)
+    for model, offset in (("hourglass_baseline", 0.0), ("hourglass_no_skip", None)):
+        for epochs, seeds in ((short, [0, 1]), (long, [0])):
+            base = 60.0 + (gaps[epochs] if offset is None else offset)
+            for seed in seeds:
+                mean = base + (sd if seed == 1 else -sd if len(seeds) > 1 else 0.0)
+                rows.append(
+                    {
+                        "model": model,
+                        "merge_weights": None,
+                        "seed": seed,
+                        "epochs": epochs,
+                        "table": {"Mean": mean},
+                        "history": [{"epoch": e + 1, "val_pckh_mean": mean} for e in range(epochs)],
+                        "diverged": False,
+                        "error": None,
+                        "train_seconds": 60.0 * epochs,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def test_budget_points_read_table_1s_runs_and_check_the_budgets():
+    from pose_helpers.studies.hourglass import budget_runs as hb
+
+    points = hb.budget_points(
+        ["hourglass_baseline", "hourglass_no_skip"],
+        short_epochs=8,
+        long_epochs=24,
+        short_seeds=[0, 1],
+        long_seeds=[0],
+        width=32,
+    )
+    short = hs.sweep_points(
+        hs.table1_rows(["hourglass_baseline", "hourglass_no_skip"]), [0, 1], width=32, epochs=8
+    )
+    assert points[:4] == short  # the same points as Table 1's: its stored runs are read back
+    assert [p["epochs"] for p in points[4:]] == [24, 24]
+    with pytest.raises(ValueError, match="longer"):
+        hb.budget_points(
+            ["hourglass_baseline"], short_epochs=8, long_epochs=8, short_seeds=[0], long_seeds=[0]
+        )
+    with pytest.raises(ValueError, match="hourglass_baseline"):
+        hb.budget_points(
+            ["hourglass_no_skip"], short_epochs=8, long_epochs=24, short_seeds=[0], long_seeds=[0]
+        )
+
+
+@pytest.mark.parametrize(
+    ("long_gap", "reading"),
+    [(-0.3, "closes"), (-12.0, "shrinks"), (-25.5, "stays"), (-35.0, "widens")],
+)
+def test_gap_readings_tell_slow_optimization_from_capacity(long_gap, reading):
+    from pose_helpers.studies.hourglass import budget_runs as hb
+
+    table = hb.budget_table(_budget_runs({8: -25.0, 24: long_gap}))
+    assert list(table["seeds"]) == [2, 1, 2, 1] and table["sd"].notna().sum() == 2
+    readings = hb.gap_readings(table)
+    row = readings.iloc[0]
+    assert row["model"] == "hourglass_no_skip" and row["reading"] == reading
+    assert row["gap_short"] == pytest.approx(-25.0) and row["gap_long"] == pytest.approx(long_gap)
+    # noise: sd ≈ 0.707 per design; short: SE of two 2-seed means, long: of two single runs
+    assert row["noise_short"] == pytest.approx(math.sqrt(0.5 / 2 * 2))
+    assert row["noise_long"] == pytest.approx(1.0)
+    assert row["gap_paper"] == pytest.approx(-1.0, abs=0.05)
+    assert row["verdict_short"] == "holds in direction only"
+    note = hb.budget_note(readings)
+    assert f"the gap **{reading}**" in note and "Table 1's verdict goes from" in note
+    assert hb.plot_budget_curves(_budget_runs({8: -25.0, 24: long_gap})) is not None
