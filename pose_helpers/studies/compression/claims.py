@@ -53,10 +53,10 @@ RESULT_FILES = {
     "group_lasso_engineered": ("table_5_6_group_lasso_engineered.csv", "compression_group_lasso"),
     "full_scale_latency": ("full_scale_latency.csv", "compression_group_lasso"),
     "bayesian": ("table_5_7_bayesian.csv", "compression_bayesian"),
-    "bayesian_engineered": ("table_5_8_bayesian_engineered.csv", "compression_bayesian"),
-    "deployment": ("table_5_9_latency.csv", "compression_bayesian"),
+    "bayesian_engineered": ("table_5_8_bayesian_engineered.csv", "compression_bayesian_models"),
+    "deployment": ("table_5_9_latency.csv", "compression_bayesian_models"),
     "head_to_head": ("head_to_head.csv", "compression_head_to_head"),
-    "bayesian_vs_magnitude": ("bayesian_vs_magnitude.csv", "compression_bayesian"),
+    "bayesian_vs_magnitude": ("bayesian_vs_magnitude.csv", "compression_bayesian_models"),
 }
 
 

@@ -92,7 +92,7 @@ def engineered_models_table(
 #: The engineered-models table of each method, and the chapter that saves it.
 ENGINEERED_FILES = {
     "group_lasso": ("engineered_group_lasso.csv", "compression_group_lasso"),
-    "bayesian": ("engineered_bayesian.csv", "compression_bayesian"),
+    "bayesian": ("engineered_bayesian.csv", "compression_bayesian_models"),
 }
 
 
