@@ -307,6 +307,17 @@ def test_radar_run_returns_a_record_then_the_cache(monkeypatch):
         mmwave.radar_run("impr_small", **{**TINY, "seed": 1})
 
 
+def test_a_distilled_radar_run_trains_on_its_teachers_blend_and_keeps_plain_keys():
+    plain = mmwave.radar_run("impr_small", **TINY)
+    taught = mmwave.radar_run("impr_small", **TINY, teacher="0125_head", alpha=0.5)
+    assert taught["key"] != plain["key"] and taught["epochs_run"] == 1
+    assert taught["mae_cm"] != plain["mae_cm"]  # the same seed, other targets
+    # the plain run's key is what it was before teachers existed (stored runs stay valid)
+    assert mmwave.radar_run("impr_small", **TINY)["key"] == plain["key"]
+    with pytest.raises(ValueError, match="alpha"):
+        mmwave.radar_run("impr_small", **TINY, teacher="0125_head", alpha=0.0)
+
+
 def test_radar_run_resumes_after_an_interruption(monkeypatch):
     real = mmwave_runs._train_epoch
     calls = []

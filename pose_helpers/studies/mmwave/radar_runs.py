@@ -229,6 +229,8 @@ def radar_run(
     threads: int | None = 1,
     progress: bool = False,
     checkpoint_dir: str | os.PathLike | None = None,
+    teacher: str | None = None,
+    alpha: float = 0.5,
 ) -> dict[str, Any]:
     """Train one configuration on one data set, stop on the validation split, score on test.
 
@@ -260,6 +262,10 @@ def radar_run(
         threads: torch CPU threads (restored afterwards); not part of the key.
         progress: a progress bar over the epochs.
         checkpoint_dir: default ``paths.cache_dir('mmwave')``.
+        teacher: a configuration trained with the same settings (its own run, trained first
+            where missing) whose predictions teach this one: each training target becomes
+            ``alpha × teacher + (1 − alpha) × label`` (distillation; ``None``: the labels).
+        alpha: the teacher's share of the target, in (0, 1].
 
     Returns:
         A JSON-able dict whose keys never repeat an argument's name (``run_sweep`` adds
@@ -294,6 +300,8 @@ def radar_run(
         )
     if patience is not None and patience < 1:
         raise ValueError(f"patience={patience!r}; expected >= 1 or None")
+    if teacher is not None and not 0 < float(alpha) <= 1:
+        raise ValueError(f"alpha={alpha!r}; expected the teacher's share in (0, 1]")
     settings = {
         "model": name,
         "dataset": dataset,
@@ -308,6 +316,8 @@ def radar_run(
         "n_test": None if n_test is None else int(n_test),
         "cell": DEFAULT_CELL,
         "version": STUDY_VERSION,
+        # Only a distilled run names its teacher: the keys of the plain runs stay.
+        **({"teacher": model_name(teacher), "alpha": float(alpha)} if teacher else {}),
     }
     key = run_key(settings)
     folder = Path(checkpoint_dir) if checkpoint_dir else cache_dir("mmwave")
@@ -343,6 +353,14 @@ def radar_run(
         if not finished:
             x_val, rows_val, y_val = split("validate", n_valid, spread=True)
             targets = torch.as_tensor(y_train, dtype=torch.float32)
+            if teacher is not None:
+                targets = (
+                    alpha
+                    * _teacher_predictions(
+                        teacher, settings, x_train, rows_train, data_root, checkpoint_dir
+                    )
+                    + (1 - alpha) * targets
+                )
             bar = progress_bar(
                 enabled=progress,
                 total=epochs,
@@ -416,6 +434,41 @@ def radar_run(
         "diverged": diverged,
     }
     return {**record, "epochs_run": len(history) - start, "checkpoint": str(checkpoint)}
+
+
+def _teacher_predictions(
+    teacher: str,
+    settings: dict[str, Any],
+    features: Any,
+    rows: Any,
+    data_root: Any,
+    checkpoint_dir: Any,
+) -> Any:
+    """The trained ``teacher``'s predictions (metres, float32 tensor) for the training
+    windows ``rows``: its run with the student's data settings, trained first where missing."""
+    import torch
+
+    from pose_helpers.core.io import load_checkpoint
+    from pose_helpers.models.registry import create_model
+
+    keys = ("dataset", "seed", "window", "epochs", "patience", "batch_size", "lr")
+    own = {k: settings[k] for k in keys}
+    record = radar_run(
+        teacher,
+        **own,
+        n_train=settings["n_train"],
+        n_valid=settings["n_valid"],
+        n_test=settings["n_test"],
+        score_test=False,
+        data_root=data_root,
+        checkpoint_dir=checkpoint_dir,
+    )
+    saved = load_checkpoint(record["checkpoint"], ("best",))
+    if saved is None:
+        raise FileNotFoundError(f"the teacher's checkpoint {record['checkpoint']} did not load")
+    net = create_model(model_name(teacher))
+    net.load_state_dict(saved["best"]["model"])
+    return torch.as_tensor(_predict(net, features, rows), dtype=torch.float32)
 
 
 #: The test metrics of :func:`radar_metrics.summary` besides ``per_joint_cm`` (NaN when
