@@ -86,9 +86,11 @@ lint: $(INSTALLED)
 unit: $(INSTALLED)
 	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) tests
 
+# One notebook per worker at a time (--dist loadfile: a notebook's cells share one kernel,
+# in order); each smoke chapter pins its own torch threads, so two run side by side.
 nbval: $(INSTALLED)
-	$(VENV)/bin/pytest -p no:cacheprovider --nbval --nbval-current-env \
-		--nbval-sanitize-with tests/nbval_sanitize.cfg tests/notebooks
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile -p no:cacheprovider --nbval \
+		--nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg tests/notebooks
 
 baselines: $(INSTALLED)
 	for chapter in $$($(PY) -c "from pose_helpers.chapters.runner import list_chapters; print(*list_chapters())"); do \

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -222,3 +223,25 @@ def test_over_rounds_is_the_summary_of_the_rounds_medians():
     assert bench.over_rounds([rounds[0], None]) is None
     with pytest.raises(ValueError, match="empty"):
         bench.over_rounds([])
+
+
+def test_interleaved_rounds_take_turns_and_summarize_each_measurement():
+    from pose_helpers.cost.rounds import check_rounds, interleaved_rounds
+
+    order = []
+
+    def measure(name, ms):
+        def call():
+            order.append(name)
+            return bench.summarize(np.array([ms / 1e3]), threads=1, batch_size=1, device="cpu")
+
+        return call
+
+    out = interleaved_rounds([measure("a", 2.0), measure("b", 4.0)], 3)
+    assert order == ["a", "b"] * 3  # every round goes over every measurement in turn
+    assert [t.median_ms for t in out] == pytest.approx([2.0, 4.0])
+    assert out[0].n == 3  # the runs of all rounds
+    assert interleaved_rounds([lambda: None], 2) == [None]  # a runtime that cannot run it
+    for bad in (0, True, 1.5):
+        with pytest.raises(ValueError, match="rounds="):
+            check_rounds(bad)

@@ -840,9 +840,11 @@ def test_head_to_head_reads_the_chapters_tables_and_compares_with_the_controls(t
         "pckh_after": 59.0,
         "history": [{}, {}],
         "keep_ratios": {"layer1.internal": 0.5, "deconv0": 1.0},
+        "key": "0123456789abcdef",
     }
     models = C.engineered_models_table({"sparsest": record}, "group_lasso")
-    assert list(models.columns[-2:]) == ["keep_deconv0", "keep_layer1.internal"]
+    assert list(models.columns[-3:]) == ["keep_deconv0", "keep_layer1.internal", "key"]
+    assert models.loc[0, "key"] == "0123456789abcdef"  # how the deployment chapter finds it
     assert models.loc[0, "finetune_epochs"] == 2 and models.loc[0, "pckh"] == 59.0
     table = pd.DataFrame(
         {

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pose_helpers.cost import deploy
 from pose_helpers.studies import deployment as dep
 
 
@@ -173,6 +174,58 @@ def test_frontier_anchors_ratios_and_marks_each_familys_front():
     assert "distilled" in note and "-9.0 points" in note and "nothing fits" in note
 
 
+def test_shipping_note_names_what_the_timing_spread_could_swap():
+    table = dep.frontier_points(
+        dense_ms=100.0,
+        head_to_head=pd.DataFrame(
+            {
+                "method": ["baseline", "torch_pruning", "narrower"],
+                "setting": ["dense", "keep 0.35", "width × 0.35, trained from scratch"],
+                "speedup": [1.0, 100 / 28.2, 100 / 30.1],
+                "pckh": [59.0, 21.5, 42.9],
+            }
+        ),
+    )
+    refs = dep.family_references(table)
+    plain = dep.shipping_note(table, [30.0], reference=refs)
+    assert "keep 0.35" in plain and "timing noise" not in plain
+    noisy = dep.shipping_note(table, [30.0], reference=refs, spread=0.046)
+    assert "±4.6 %" in noisy and "width × 0.35" in noisy and "timing noise" in noisy
+    # a budget far from every model: the spread changes nothing
+    assert dep.shipping_note(table, [200.0], reference=refs, spread=0.046).count("ship") == 1
+    assert "timing noise" not in dep.shipping_note(table, [200.0], reference=refs, spread=0.046)
+
+
+def test_timing_spread_is_the_dense_files_larger_side():
+    table = pd.DataFrame(
+        {
+            "model": ["dense", "dense"],
+            "format": ["fp32", "int8_static"],
+            "threads": [1, 1],
+            "latency_ms": [200.0, 160.0],
+            "latency_p10_ms": [194.0, 150.0],
+            "latency_p90_ms": [210.0, 170.0],
+        }
+    )
+    assert dep.timing_spread(table) == pytest.approx(0.05)
+
+
+def test_engineered_model_is_found_by_its_key_or_named_missing(tmp_path, monkeypatch):
+    from pose_helpers.core.store import RunStore
+    from pose_helpers.studies.compression.engineering import ENGINEERED_STUDY
+
+    monkeypatch.setenv("POSE_HELPERS_RUNS", str(tmp_path))
+    RunStore(ENGINEERED_STUDY, version=1).save(
+        {"lam": 1e-6}, {"key": "abc", "checkpoint": "engineered-abc.pt"}, seconds=1.0
+    )
+    row = {"key": "other", "method": "group_lasso", "lambda": 1e-6, "threshold": 0.01}
+    with pytest.raises(FileNotFoundError, match="no stored engineering other"):
+        dep.engineered_cpu_model(row, {})
+    # found by its key: then the checkpoint is what is missing on this machine
+    with pytest.raises(FileNotFoundError, match="engineered-abc.pt"):
+        dep.engineered_cpu_model({**row, "key": "abc"}, {"width": 4})
+
+
 def test_dense_latency_needs_its_row():
     table = pd.DataFrame(
         {"model": ["dense"], "format": ["fp32"], "threads": [1], "latency_ms": [70.0]}
@@ -196,7 +249,7 @@ def test_format_files_marks_what_the_tools_cannot_do_and_scores_each_format(tmp_
     assert set(files) == set(dep.FORMATS)
     for fmt, (path, note) in files.items():
         assert (path is not None) != bool(note), fmt
-    out = dep.ort_outputs(dep.ort_session(files["fp32"][0]), np.concatenate(calib))
+    out = dep.ort_outputs(deploy.ort_session(files["fp32"][0], threads=1), np.concatenate(calib))
     with torch.no_grad():
         expected = net(torch.from_numpy(np.concatenate(calib))).numpy()
     assert np.allclose(out, expected, atol=1e-5)

@@ -427,3 +427,12 @@ def test_gap_readings_tell_slow_optimization_from_capacity(long_gap, reading):
     note = hb.budget_note(readings)
     assert f"the gap **{reading}**" in note and "Table 1's verdict goes from" in note
     assert hb.plot_budget_curves(_budget_runs({8: -25.0, 24: long_gap})) is not None
+
+
+def test_gap_readings_of_a_design_ahead_speak_of_its_lead():
+    from pose_helpers.studies.hourglass import budget_runs as hb
+
+    readings = hb.gap_readings(hb.budget_table(_budget_runs({8: 2.0, 24: 2.5})))
+    row = readings.iloc[0]
+    assert row["reading"] == "stays" and row["meaning"] == hb.READINGS_AHEAD["stays"]
+    assert "capacity" not in row["meaning"]

@@ -43,15 +43,14 @@ from onnxruntime.capi.onnxruntime_pybind11_state import InvalidGraph
 from onnxruntime.capi.onnxruntime_pybind11_state import NotImplemented as OrtNotImplemented
 from torch import nn
 
-from pose_helpers.core.progress import progress_bar
 from pose_helpers.cost.bench import (
     Timing,
     checkpoint_mb,
     latency,
-    over_rounds,
     summarize,
     time_calls,
 )
+from pose_helpers.cost.rounds import check_rounds, interleaved_rounds
 
 __all__ = [
     "FORMATS",
@@ -60,6 +59,7 @@ __all__ = [
     "deployment_table",
     "export_onnx",
     "ort_latency",
+    "ort_session",
     "plot_deployment",
     "quantize_int8",
 ]
@@ -116,8 +116,9 @@ def _torch_outputs(twin: nn.Module, x: torch.Tensor) -> list[np.ndarray]:
     return [out.float().numpy() for out in outputs]
 
 
-def _session(path: str | Path, threads: int | None = None) -> ort.InferenceSession:
-    """A CPU session running nodes one after another on ``threads`` intra-op threads."""
+def ort_session(path: str | Path, threads: int | None = None) -> ort.InferenceSession:
+    """An ONNX Runtime CPU session of ``path`` running nodes one after another on ``threads``
+    intra-op threads (``None``: the runtime's default), as :func:`ort_latency` times it."""
     options = ort.SessionOptions()
     if threads is not None:
         options.intra_op_num_threads = threads
@@ -135,7 +136,7 @@ def _feed(session: ort.InferenceSession, x: np.ndarray) -> dict[str, np.ndarray]
 
 def _run_onnx(path: str | Path, x: np.ndarray) -> list[np.ndarray]:
     """ONNX Runtime's outputs of the file at ``path`` for input ``x``, as float32 arrays."""
-    session = _session(path)
+    session = ort_session(path)
     return [np.asarray(out, dtype=np.float32) for out in session.run(None, _feed(session, x))]
 
 
@@ -342,7 +343,7 @@ def ort_latency(
         raise ValueError(f"batch_size={batch_size!r}; expected >= 1")
     x = np.random.default_rng(CHECK_SEED).standard_normal((batch_size, *_shape(input_shape)))
     try:
-        session = _session(path, threads)
+        session = ort_session(path, threads)
     except _RUNTIME_LACKS_KERNELS:
         return None
     feed = _feed(session, x)
@@ -492,8 +493,7 @@ def deployment_table(
     """
     counts = (int(threads),) if isinstance(threads, int | np.integer) else tuple(threads)
     _validate(models, input_shape, counts, repeats, warmup, formats)
-    if isinstance(rounds, bool) or not isinstance(rounds, int | np.integer) or rounds < 1:
-        raise ValueError(f"rounds={rounds!r}; expected an int >= 1")
+    rounds = check_rounds(rounds)
     shape = _shape(input_shape)
     with _workdir(folder) as work:
         # (row fields, a function that times it once)
@@ -521,14 +521,13 @@ def deployment_table(
                             ),
                         )
                     )
-        timings: list[list[Timing | None]] = [[] for _ in plan]
-        steps = [(r, i) for r in range(rounds) for i in range(len(plan))]
-        for _, i in progress_bar(enabled=progress, iterable=steps, desc="deploy"):
-            timings[i].append(plan[i][1]())
+        timings = interleaved_rounds(
+            [call for _, call in plan], rounds, progress=progress, desc="deploy"
+        )
     rows = []
-    for (fields, _), measured in zip(plan, timings, strict=True):
+    for (fields, _), timing in zip(plan, timings, strict=True):
         name, runtime, fmt, t, size, diff, rel = fields
-        rows.append(_row(name, runtime, fmt, t, over_rounds(measured), size, diff, rel))
+        rows.append(_row(name, runtime, fmt, t, timing, size, diff, rel))
     table = pd.DataFrame(rows)
     return _with_speedup(table, reference=next(iter(models)))
 

@@ -9,7 +9,7 @@ model and a dense model with a share of its weights zeroed at random (what L1 gi
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -20,13 +20,9 @@ from pose_helpers.studies.compression.engineering import example_input
 __all__ = ["full_scale_latency", "full_scale_models"]
 
 
-def _cost_row(
-    variant: str, net: Any, shape: tuple[int, int, int], timings: Sequence[Any]
-) -> dict[str, Any]:
+def _cost_row(variant: str, net: Any, shape: tuple[int, int, int], timing: Any) -> dict[str, Any]:
     from pose_helpers.cost import bench
-    from pose_helpers.cost.bench import over_rounds
 
-    timing = over_rounds(list(timings))
     return {
         "variant": variant,
         "params": bench.count_params(net),
@@ -132,20 +128,23 @@ def full_scale_latency(
     convs = [m for m in sparse.modules() if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)]
     for i, conv in enumerate(convs):
         random_sparse_(conv, float(random_sparsity), seed=seed + i)
-    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
-        raise ValueError(f"rounds={rounds!r}; expected an int >= 1")
     from pose_helpers.cost.bench import latency
+    from pose_helpers.cost.rounds import check_rounds, interleaved_rounds
 
+    rounds = check_rounds(rounds)
     shape = (3, input_size, input_size)
     nets = [
         ("dense", dense),
         *engineered,
         (f"random sparsity ({100 * random_sparsity:.0f} % of conv weights zero)", sparse),
     ]
-    timings: list[list[Any]] = [[] for _ in nets]
-    for _ in range(rounds):
-        for i, (_, net) in enumerate(nets):
-            timings[i].append(latency(net, shape, threads=threads, warmup=warmup, repeats=repeats))
+    timings = interleaved_rounds(
+        [
+            lambda net=net: latency(net, shape, threads=threads, warmup=warmup, repeats=repeats)
+            for _, net in nets
+        ],
+        rounds,
+    )
     rows = [_cost_row(name, net, shape, t) for (name, net), t in zip(nets, timings, strict=True)]
     out = pd.DataFrame(rows)
     dense_row = out.iloc[0]

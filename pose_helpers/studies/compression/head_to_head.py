@@ -69,8 +69,9 @@ def engineered_models_table(
 ) -> pd.DataFrame:
     """The engineered models of a chapter with the keep-ratios they reached per unit (what
     is carried to full scale): ``label``, ``method``, ``lambda``, ``threshold``, ``params``,
-    ``retained``, ``pckh`` (after fine-tuning), ``finetune_epochs`` and one ``keep_<unit>``
-    column per unit."""
+    ``retained``, ``pckh`` (after fine-tuning), ``finetune_epochs``, one ``keep_<unit>``
+    column per unit, and ``key`` (the engineering's own key, which names its record's result
+    and its checkpoint: how another chapter finds the model)."""
     rows = []
     for label, record in engineered.items():
         rows.append(
@@ -84,6 +85,7 @@ def engineered_models_table(
                 "pckh": float(record["pckh_after"]),
                 "finetune_epochs": len(record.get("history", [])),
                 **{f"keep_{unit}": float(r) for unit, r in sorted(record["keep_ratios"].items())},
+                "key": str(record["key"]),
             }
         )
     return pd.DataFrame(rows)

@@ -33,7 +33,6 @@ from pose_helpers.studies.deployment.formats import (
     format_files,
     interleaved_ort,
     ort_outputs,
-    ort_session,
     work_folder,
 )
 from pose_helpers.studies.deployment.frontier import (
@@ -69,6 +68,7 @@ from pose_helpers.studies.deployment.quantization import (
     dense_latency,
     quantization_note,
     quantization_table,
+    timing_spread,
 )
 from pose_helpers.studies.deployment.smoothing import (
     SELECTION_SPLIT,
@@ -116,12 +116,12 @@ __all__ = [
     "heatmap_pckh",
     "interleaved_ort",
     "ort_outputs",
-    "ort_session",
     "pareto",
     "radar_distillation",
     "plot_frontier",
     "quantization_note",
     "quantization_table",
+    "timing_spread",
     "radar_sequences",
     "reheaded_run",
     "reheaded_runs",

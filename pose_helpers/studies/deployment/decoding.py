@@ -36,7 +36,7 @@ def validation_heatmaps(
     ``visible`` and ``input_size`` (w, h).
 
     ``model``: a PyTorch module (run in eval mode, its mode restored) or an ONNX Runtime
-    session (:func:`formats.ort_session`; run on float32 images).
+    session (:func:`pose_helpers.cost.deploy.ort_session`; run on float32 images).
     """
     import torch
     from torch.utils.data import DataLoader

@@ -1,9 +1,9 @@
 """Deployment formats in ONNX Runtime: one model written as fp32, fp16, dynamic int8 and
 static int8 (calibrated QDQ) files, timed in interleaved rounds, and run over a data set.
 
-The converters are :mod:`pose_helpers.cost.deploy`'s (export with its output check, fp16,
-dynamic int8) and :mod:`pose_helpers.cost.quantize`'s (static int8); the timing loop is
-:mod:`pose_helpers.cost.bench`'s. A format the runtime cannot build or run is a row marked
+The converters and sessions are :mod:`pose_helpers.cost.deploy`'s (export with its output
+check, fp16, dynamic int8, ``ort_session``) and :mod:`pose_helpers.cost.quantize`'s (static
+int8); the rounds are :mod:`pose_helpers.cost.rounds`'. A format the runtime cannot build or run is a row marked
 unsupported with the runtime's message, never a crash.
 """
 
@@ -22,7 +22,6 @@ __all__ = [
     "format_files",
     "interleaved_ort",
     "ort_outputs",
-    "ort_session",
     "work_folder",
 ]
 
@@ -40,19 +39,6 @@ def work_folder(folder: str | Path | None = None) -> Iterator[Path]:
         return
     with tempfile.TemporaryDirectory(prefix="pose-helpers-deploy-") as tmp:
         yield Path(tmp)
-
-
-def ort_session(path: str | Path, threads: int = 1) -> Any:
-    """An ONNX Runtime CPU session of ``path``: nodes in sequence, ``threads`` intra-op
-    threads (as :func:`pose_helpers.cost.deploy.ort_latency` times them)."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = int(threads)
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def ort_outputs(session: Any, images: np.ndarray) -> np.ndarray:
@@ -113,7 +99,7 @@ def format_files(
     for fmt in formats:
         try:
             path = makers[fmt]()
-            ort_session(path).get_inputs()  # a file the runtime cannot load is unsupported
+            deploy.ort_session(path, threads=1).get_inputs()  # a file it cannot load: unsupported
             out[fmt] = (path, "")
         except Exception as err:  # noqa: BLE001 - the runtime's message is the row's note
             out[fmt] = (None, f"{type(err).__name__}: {str(err).splitlines()[0][:200]}")
@@ -138,16 +124,15 @@ def interleaved_ort(
         ValueError: for ``rounds < 1`` or a bad timing setting.
     """
     from pose_helpers.cost import deploy
-    from pose_helpers.cost.bench import over_rounds
+    from pose_helpers.cost.rounds import interleaved_rounds
 
-    if rounds < 1:
-        raise ValueError(f"rounds={rounds!r}; expected >= 1")
-    measured: dict[str, list[Any]] = {name: [] for name in files}
-    for _ in range(rounds):
-        for name, path in files.items():
-            measured[name].append(
-                deploy.ort_latency(
-                    path, input_shape, threads=threads, warmup=warmup, repeats=repeats
-                )
+    timings = interleaved_rounds(
+        [
+            lambda p=path: deploy.ort_latency(
+                p, input_shape, threads=threads, warmup=warmup, repeats=repeats
             )
-    return {name: over_rounds(timings) for name, timings in measured.items()}
+            for path in files.values()
+        ],
+        rounds,
+    )
+    return dict(zip(files, timings, strict=True))

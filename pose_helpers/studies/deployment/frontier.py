@@ -41,6 +41,36 @@ FRONTIER_COLUMNS = (
 )
 
 
+#: The families (one panel and one front each) and their metrics.
+SB_FAMILY = "Simple Baselines (compression task, SynthPose 64 px)"
+HOURGLASS_FAMILY = "stacked hourglass (its chapter's task)"
+RADAR_FAMILY = "mmWave radar (MARS)"
+PCKH_METRIC = "mean PCKh@0.5 (%)"
+RADAR_METRIC = "MAE (cm)"
+
+
+def _point(
+    family: str,
+    model: str,
+    source: str,
+    runtime: str,
+    latency_ms: float,
+    score: float,
+    metric: str = PCKH_METRIC,
+) -> dict:
+    """One row of ``frontier.csv`` (a lower score is better only for the radar error)."""
+    return {
+        "family": family,
+        "model": model,
+        "source": source,
+        "runtime": runtime,
+        "latency_ms": float(latency_ms),
+        "score": float(score),
+        "metric": metric,
+        "higher_is_better": metric != RADAR_METRIC,
+    }
+
+
 def pareto(
     latency: Sequence[float], score: Sequence[float], higher_is_better: bool = True
 ) -> np.ndarray:
@@ -84,99 +114,96 @@ def frontier_points(
         hourglass: the hourglass ``table1.csv`` (PyTorch, its chapter's run).
         mmwave: the mmWave ``components.csv`` (MARS rows, ONNX Runtime at batch 1).
     """
+    sb, onnx = SB_FAMILY, "onnxruntime fp32"
     rows: list[dict] = []
-    sb = "Simple Baselines (compression task, SynthPose 64 px)"
-    if head_to_head is not None and len(head_to_head):
-        for _, r in head_to_head.iterrows():
-            rows.append(
-                {
-                    "family": sb,
-                    "model": f"{r['method']}: {r['setting']}",
-                    "source": "compression_head_to_head",
-                    "runtime": "onnxruntime fp32",
-                    "latency_ms": dense_ms / float(r["speedup"]),
-                    "score": float(r["pckh"]),
-                }
+    if head_to_head is not None:
+        rows += [
+            _point(
+                sb,
+                f"{r.method}: {r.setting}",
+                "compression_head_to_head",
+                onnx,
+                dense_ms / float(r.speedup),
+                r.pckh,
             )
-    if heads is not None and len(heads):
-        for _, r in heads.iterrows():
-            rows.append(
-                {
-                    "family": sb,
-                    "model": f"head {r['design']} (re-headed, {int(r['epochs'])} epochs)",
-                    "source": "deployment",
-                    "runtime": "onnxruntime fp32",
-                    "latency_ms": dense_ms / float(r["speedup"]),
-                    "score": float(r["pckh"]),
-                }
+            for r in head_to_head.itertuples()
+        ]
+    if heads is not None:
+        rows += [
+            _point(
+                sb,
+                f"head {r.design} (re-headed, {int(r.epochs)} epochs)",
+                "deployment",
+                onnx,
+                dense_ms / float(r.speedup),
+                r.pckh,
             )
+            for r in heads.itertuples()
+        ]
     if quantization is not None and len(quantization):
-        one = quantization[(quantization["threads"] == 1) & quantization["supported"]]
-        for _, r in one.iterrows():
-            if r["format"] == "fp32":
-                continue  # the fp32 files are the head-to-head's models
-            rows.append(
-                {
-                    "family": sb,
-                    "model": f"{r['model']}, {r['format']}",
-                    "source": "deployment",
-                    "runtime": f"onnxruntime {r['format']}",
-                    "latency_ms": dense_ms / float(r["speedup"]),
-                    "score": float(r["pckh"]),
-                }
+        # The fp32 files are the head-to-head's models: only the other formats are new points.
+        one = quantization[
+            (quantization["threads"] == 1)
+            & quantization["supported"]
+            & (quantization["format"] != "fp32")
+        ]
+        rows += [
+            _point(
+                sb,
+                f"{r.model}, {r.format}",
+                "deployment",
+                f"onnxruntime {r.format}",
+                dense_ms / float(r.speedup),
+                r.pckh,
             )
-    if distillation is not None and len(distillation) and head_to_head is not None:
+            for r in one.itertuples()
+        ]
+    if distillation is not None and head_to_head is not None:
         # A distilled student runs as fast as the narrower network of its width.
         narrow = head_to_head[head_to_head["method"] == "narrower"].set_index("setting")
-        for _, r in distillation.iterrows():
-            setting = f"width × {float(r['width_factor']):g}, trained from scratch"
-            if setting not in narrow.index:
-                continue
-            rows.append(
-                {
-                    "family": sb,
-                    "model": f"narrower {setting.split(',')[0]}, distilled (alpha {r['alpha']:g})",
-                    "source": "deployment",
-                    "runtime": "onnxruntime fp32",
-                    "latency_ms": dense_ms / float(narrow.loc[setting, "speedup"]),
-                    "score": float(r["distilled"]),
-                }
+        for r in distillation.itertuples():
+            setting = f"width × {float(r.width_factor):g}, trained from scratch"
+            if setting in narrow.index:
+                rows.append(
+                    _point(
+                        sb,
+                        f"narrower {setting.split(',')[0]}, distilled (alpha {r.alpha:g})",
+                        "deployment",
+                        onnx,
+                        dense_ms / float(narrow.loc[setting, "speedup"]),
+                        r.distilled,
+                    )
+                )
+    if hourglass is not None:
+        rows += [
+            _point(
+                HOURGLASS_FAMILY,
+                str(r.variant),
+                "hourglass_blocks",
+                "pytorch fp32",
+                r.latency_ms,
+                r.mean,
             )
-    for r in rows:
-        r.update(metric="mean PCKh@0.5 (%)", higher_is_better=True)
-    if hourglass is not None and len(hourglass):
-        for _, r in hourglass.iterrows():
-            rows.append(
-                {
-                    "family": "stacked hourglass (its chapter's task)",
-                    "model": str(r["variant"]),
-                    "source": "hourglass_blocks",
-                    "runtime": "pytorch fp32",
-                    "latency_ms": float(r["latency_ms"]),
-                    "score": float(r["mean"]),
-                    "metric": "mean PCKh@0.5 (%)",
-                    "higher_is_better": True,
-                }
-            )
+            for r in hourglass.itertuples()
+        ]
     if mmwave is not None and len(mmwave):
-        part = mmwave[
+        mars = mmwave[
             (mmwave["dataset"] == "mars")
             & (mmwave["runtime"] == "onnxruntime")
             & (mmwave["batch"] == 1)
         ].drop_duplicates("config")
-        for _, r in part.iterrows():
-            rows.append(
-                {
-                    "family": "mmWave radar (MARS)",
-                    "model": str(r["config"]),
-                    "source": "mmwave_components",
-                    "runtime": "onnxruntime fp32",
-                    "latency_ms": float(r["latency_ms"]),
-                    "score": float(r["mae_cm"]),
-                    "metric": "MAE (cm)",
-                    "higher_is_better": False,
-                }
+        rows += [
+            _point(
+                RADAR_FAMILY,
+                str(r.config),
+                "mmwave_components",
+                onnx,
+                r.latency_ms,
+                r.mae_cm,
+                metric=RADAR_METRIC,
             )
+            for r in mars.itertuples()
+        ]
     table = pd.DataFrame(rows, columns=[c for c in FRONTIER_COLUMNS if c != "pareto"])
     table["pareto"] = False
     for _, part in table.groupby("family", sort=False):
@@ -185,38 +212,72 @@ def frontier_points(
     return table[list(FRONTIER_COLUMNS)]
 
 
+def _describe(row: pd.Series, ref: float) -> str:
+    against = (
+        f", {row['score'] - ref:+.1f} points against the dense model" if math.isfinite(ref) else ""
+    )
+    return (
+        f"**{row['model']}** ({row['runtime']}, {row['latency_ms']:.1f} ms, {row['score']:.1f} "
+        f"{row['metric'].split(' (')[0]}{against})"
+    )
+
+
 def shipping_note(
-    table: pd.DataFrame, budgets_ms: Sequence[float], *, reference: Mapping[str, float]
+    table: pd.DataFrame,
+    budgets_ms: Sequence[float],
+    *,
+    reference: Mapping[str, float],
+    spread: float = 0.0,
 ) -> str:
-    """For each latency budget and family: the best model within it (the front's most
-    accurate point no slower than the budget), against the family's dense reference
-    (``{family: score}``)."""
+    """For each latency budget and family: the best model within it (the most accurate point
+    no slower than the budget), against the family's dense reference (``{family: score}``).
+
+    ``spread`` is the relative timing noise (:func:`quantization.timing_spread`): a model
+    within it of the budget, on either side, could fall on the other side in another run.
+    Where counting such models as fitting (or not) changes the choice, the note names the
+    alternative and says that the advice at this budget is within timing noise.
+    """
     lines = []
     for family, part in table.groupby("family", sort=False):
-        if part["metric"].iloc[0] == "MAE (cm)":
+        if part["metric"].iloc[0] == RADAR_METRIC:
             continue  # radar latencies are below a millisecond: no budget of this size binds
         higher = bool(part["higher_is_better"].iloc[0])
+        ref = reference.get(family, math.nan)
+
+        def best(
+            limit: float, part: pd.DataFrame = part, higher: bool = higher
+        ) -> pd.Series | None:
+            fits = part[part["latency_ms"] <= limit]
+            return None if fits.empty else fits.sort_values("score", ascending=not higher).iloc[0]
+
         for budget in budgets_ms:
-            fits = part[part["latency_ms"] <= budget]
-            if fits.empty:
+            chosen = best(budget)
+            loose, strict = best(budget * (1 + spread)), best(budget * (1 - spread))
+            head = f"* **{family}, {budget:g} ms**: "
+            if chosen is None:
                 fastest = part.sort_values("latency_ms").iloc[0]
-                lines.append(
-                    f"* **{family}, {budget:g} ms**: nothing fits; the fastest model "
-                    f"({fastest['model']}) needs {fastest['latency_ms']:.0f} ms."
+                line = (
+                    f"{head}nothing fits; the fastest model ({fastest['model']}) needs "
+                    f"{fastest['latency_ms']:.1f} ms."
                 )
-                continue
-            best = fits.sort_values("score", ascending=not higher).iloc[0]
-            ref = reference.get(family, math.nan)
-            against = (
-                f", {best['score'] - ref:+.1f} points against the dense model"
-                if math.isfinite(ref)
-                else ""
-            )
-            lines.append(
-                f"* **{family}, {budget:g} ms**: ship **{best['model']}** "
-                f"({best['runtime']}, {best['latency_ms']:.1f} ms, {best['score']:.1f} "
-                f"{best['metric'].split(' (')[0]}{against})."
-            )
+            else:
+                line = f"{head}ship {_describe(chosen, ref)}."
+            others = [
+                alt
+                for alt in (loose, strict)
+                if alt is not None and (chosen is None or alt["model"] != chosen["model"])
+            ]
+            names = dict.fromkeys(alt["model"] for alt in others)  # distinct, in order
+            if names and spread > 0:
+                alts = " or ".join(
+                    _describe(next(a for a in others if a["model"] == n), ref) for n in names
+                )
+                line += (
+                    f" Within the timing spread (±{100 * spread:.1f} %) of the budget the "
+                    f"choice could as well be {alts}: at this budget the advice is within "
+                    "timing noise."
+                )
+            lines.append(line)
     return "\n".join(lines)
 
 

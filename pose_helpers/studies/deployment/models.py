@@ -3,19 +3,18 @@ engineered model, each as a trained CPU-scale network (for accuracy) and as the 
 network of the same shape (for cost).
 
 The engineered model is read, not retrained: its row of ``engineered_group_lasso.csv`` (the
-sparsest within the accuracy budget) names its keep-ratios, and the run store's record of
-that engineering names its checkpoint.
+sparsest within the accuracy budget) names its keep-ratios and its engineering's ``key``,
+and the run store's record of that key names its checkpoint.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
 
-from pose_helpers.core.store import RunStore, jsonable
+from pose_helpers.core.store import RunStore
 
 __all__ = ["best_engineered", "deployed_models", "engineered_cpu_model", "validation_renders"]
 
@@ -34,40 +33,27 @@ def best_engineered(
 
 
 def engineered_cpu_model(row: Mapping[str, Any], baseline: Mapping[str, Any]) -> Any:
-    """The trained CPU-scale network of an engineered row (``method``, ``lambda``,
-    ``threshold``, ``pckh``), from its stored engineering record and this machine's
-    checkpoint, in eval mode.
+    """The trained CPU-scale network of an engineered row (its ``key`` column names the
+    engineering), from its stored record and this machine's checkpoint, in eval mode.
 
     Raises:
-        FileNotFoundError: when the run store has no such record, or its checkpoint is
-            missing (run the chapter that engineers it).
+        FileNotFoundError: when the run store has no record of that key, or its checkpoint
+            is missing (run the chapter that engineers it).
     """
     from pose_helpers.studies.compression.engineering import (
         ENGINEERED_STUDY,
         load_engineered_model,
     )
 
-    wanted = json.dumps(jsonable(dict(baseline)), sort_keys=True)
     store = RunStore(ENGINEERED_STUDY, version="any")  # records() reads every version
-    matches = []
-    for record in store.records():
-        s = record.get("settings", {})
-        if (
-            s.get("method") == row["method"]
-            and abs(float(s.get("lam", -1)) - float(row["lambda"]))
-            <= 1e-12 * max(1.0, float(row["lambda"]))
-            and float(s.get("threshold", -1)) == float(row["threshold"])
-            and json.dumps(jsonable(s.get("baseline")), sort_keys=True) == wanted
-            and abs(float(record["result"].get("pckh_after", -1)) - float(row["pckh"])) < 1e-3
-        ):
-            matches.append(record)
-    if not matches:
+    found = [r for r in store.records() if r["result"].get("key") == row["key"]]
+    if not found:
         raise FileNotFoundError(
-            f"no stored engineering of {row['method']} at λ {row['lambda']:g}, threshold "
-            f"{row['threshold']:g} scoring {row['pckh']:.3f} in {store.folder}: "
-            "run the chapter compression_group_lasso first"
+            f"no stored engineering {row['key']} ({row['method']} at λ {row['lambda']:g}, "
+            f"threshold {row['threshold']:g}) in {store.folder}: run the chapter "
+            "compression_group_lasso first"
         )
-    return load_engineered_model(matches[-1]["result"], baseline)
+    return load_engineered_model(found[-1]["result"], baseline)
 
 
 def deployed_models(

@@ -23,7 +23,6 @@ from pose_helpers.studies.deployment.formats import (
     FORMATS,
     format_files,
     interleaved_ort,
-    ort_session,
     work_folder,
 )
 
@@ -33,6 +32,7 @@ __all__ = [
     "calibration_batches",
     "quantization_note",
     "quantization_table",
+    "timing_spread",
 ]
 
 #: Seed of the calibration renders: neither the training set's (the baseline's seed) nor
@@ -122,11 +122,16 @@ def quantization_table(
                 formats=formats,
                 atol=1e-5,  # trained heatmaps are small: the absolute term must not hide a bug
             )
+        from pose_helpers.cost import deploy
+
         pckh = {}
         for name, files in cpu_files.items():
             for fmt, (path, _) in files.items():
                 pckh[name, fmt] = (
-                    heatmap_pckh(validation_heatmaps(ort_session(path), val_data), sigma=sigma)
+                    heatmap_pckh(
+                        validation_heatmaps(deploy.ort_session(path, threads=1), val_data),
+                        sigma=sigma,
+                    )
                     if path is not None
                     else float("nan")
                 )
@@ -244,3 +249,20 @@ def dense_latency(table: pd.DataFrame, threads: int = 1) -> float:
     if rows.empty or not np.isfinite(rows["latency_ms"].iloc[0]):
         raise ValueError(f"no dense fp32 latency at {threads} thread(s) in the table")
     return float(rows["latency_ms"].iloc[0])
+
+
+def timing_spread(table: pd.DataFrame, threads: int = 1) -> float:
+    """The relative timing noise of this chapter's rounds: the dense fp32 file's larger
+    distance from its median to its 10th or 90th percentile over the rounds, over the
+    median (``0.046``: ±4.6 %). The frontier's latencies are ratios anchored on that file.
+
+    Raises:
+        ValueError: where the table has no such row.
+    """
+    median = dense_latency(table, threads)
+    row = table[
+        (table["model"] == table["model"].iloc[0])
+        & (table["format"] == "fp32")
+        & (table["threads"] == threads)
+    ].iloc[0]
+    return max(row["latency_p90_ms"] - median, median - row["latency_p10_ms"]) / median

@@ -41,6 +41,7 @@ from pose_helpers.studies.hourglass.block_runs import (
 __all__ = [
     "BUDGET_RULE",
     "READINGS",
+    "READINGS_AHEAD",
     "budget_points",
     "budget_table",
     "gap_readings",
@@ -48,12 +49,19 @@ __all__ = [
     "plot_budget_curves",
 ]
 
-#: What each reading of the gap says about the design (module docstring).
+#: What each reading of the gap says about a design behind the baseline (module docstring).
 READINGS = {
     "closes": "slow optimization: given the epochs, the design reaches the baseline",
     "shrinks": "partly slow optimization: the gap narrows with epochs but remains",
     "stays": "a capacity loss (or an obstacle that more epochs do not remove)",
     "widens": "the design falls further behind with epochs",
+}
+#: ... and about a design ahead of it at the short budget (no loss to explain).
+READINGS_AHEAD = {
+    "closes": "the baseline catches up given the epochs: the design's lead was speed",
+    "shrinks": "the baseline narrows the design's lead with epochs",
+    "stays": "the design keeps its lead",
+    "widens": "the design pulls further ahead with epochs",
 }
 #: The rule of :func:`gap_readings`, for the chapter's caption.
 BUDGET_RULE = (
@@ -172,7 +180,9 @@ def gap_readings(table: pd.DataFrame, reference: str = "hourglass_baseline") -> 
                 "change": change,
                 "noise_change": noise_change,
                 "reading": reading,
-                "meaning": READINGS.get(reading, "the seed noise is not measured"),
+                "meaning": (READINGS_AHEAD if gaps[short] > 0 else READINGS).get(
+                    reading, "the seed noise is not measured"
+                ),
                 "gap_paper": gap_paper,
                 "verdict_short": verdicts.effect_verdict(
                     gaps[short], gap_paper, noises[short], precision

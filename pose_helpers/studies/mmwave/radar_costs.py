@@ -246,6 +246,7 @@ def runtime_latency(
         ValueError: for no batch, a batch below 1, ``rounds < 1`` or ``repeats < rounds``.
     """
     from pose_helpers.cost import bench
+    from pose_helpers.cost.rounds import interleaved_rounds
 
     if not batches or min(int(b) for b in batches) < 1 or rounds < 1 or repeats < rounds:
         raise ValueError(
@@ -259,38 +260,31 @@ def runtime_latency(
         from pose_helpers.cost.deploy import ort_latency
     except ImportError as error:  # the runtime is optional for this table
         ort_latency, missing = None, f"not measured: {error}"
-    timings: dict[tuple[str, str, int], list[Any]] = {}
     notes: dict[tuple[str, str, int], str] = {}
     with tempfile.TemporaryDirectory() as tmp:
         files, failed = (
             ({}, {}) if ort_latency is None else _export_all(models, shape, batches, Path(tmp))
         )
-        for _ in range(rounds):
-            for name, model in models.items():
-                for batch in batches:
-                    timings.setdefault((name, "pytorch", batch), []).append(
-                        bench.latency(
-                            model, shape, batch_size=batch, threads=threads, repeats=per_round
-                        )
+        # (name, runtime, batch) -> one timed measurement, in the order of the rounds' turns
+        calls: dict[tuple[str, str, int], Any] = {}
+        for name, model in models.items():
+            for batch in batches:
+                calls[name, "pytorch", batch] = lambda m=model, b=batch: bench.latency(
+                    m, shape, batch_size=b, threads=threads, repeats=per_round
+                )
+                if (name, batch) in files:
+                    calls[name, "onnxruntime", batch] = lambda f=files[name, batch], b=batch: (
+                        ort_latency(f, shape, batch_size=b, threads=threads, repeats=per_round)
                     )
-                    if (name, batch) in files:
-                        timings.setdefault((name, "onnxruntime", batch), []).append(
-                            ort_latency(
-                                files[name, batch],
-                                shape,
-                                batch_size=batch,
-                                threads=threads,
-                                repeats=per_round,
-                            )
-                        )
-                    else:
-                        why = missing if ort_latency is None else failed[name, batch]
-                        notes[name, "onnxruntime", batch] = why
+                else:
+                    why = missing if ort_latency is None else failed[name, batch]
+                    notes[name, "onnxruntime", batch] = why
+        timings = dict(zip(calls, interleaved_rounds(list(calls.values()), rounds), strict=True))
     rows = []
     for name in models:
         for runtime in RUNTIMES:
             for batch in batches:
-                timing = bench.over_rounds(timings.get((name, runtime, batch)) or [None])
+                timing = timings.get((name, runtime, batch))
                 note = notes.get((name, runtime, batch), "")
                 if timing is None and not note:
                     note = "not supported by this runtime"
