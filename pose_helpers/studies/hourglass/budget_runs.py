@@ -199,13 +199,18 @@ def budget_note(readings: pd.DataFrame) -> str:
     """The chapter's conclusion, one sentence per design, from :func:`gap_readings`."""
     lines = []
     for _, r in readings.iterrows():
+        verdict = (
+            f"is *{r['verdict_short']}* at both budgets"
+            if r["verdict_short"] == r["verdict_long"]
+            else f"goes from *{r['verdict_short']}* to *{r['verdict_long']}*"
+        )
         lines.append(
             f"* **{r['model'].removeprefix('hourglass_')}**: {r['gap_short']:+.1f} points "
             f"(± {r['noise_short']:.1f}) after {r['short_epochs']} epochs, "
             f"{r['gap_long']:+.1f} (± {r['noise_long']:.1f}) after {r['long_epochs']}; the gap "
             f"**{r['reading']}** ({r['change']:+.1f} points, noise ± {r['noise_change']:.1f}): "
             f"{r['meaning']}. Against the report's {r['gap_paper']:+.1f}, Table 1's verdict "
-            f"goes from *{r['verdict_short']}* to *{r['verdict_long']}*."
+            f"{verdict}."
         )
     return "\n".join(lines)
 
