@@ -167,6 +167,27 @@ def test_fingerprint_follows_notebook_and_parameters(tmp_path):
     )
 
 
+def test_another_profiles_values_leave_the_fingerprint_alone(tmp_path):
+    layout = make_chapter(tmp_path)
+    path = layout.notebooks / "toy.ipynb"
+
+    def book_fingerprint():
+        chapter = chapters.load_chapter("toy", layout)
+        return chapters.fingerprint(chapter, chapters.resolve_parameters(chapter))
+
+    base = book_fingerprint()
+    nb = nbformat.read(str(path), as_version=4)
+    nb.cells[2].source = nb.cells[2].source.replace('"scale": 0.5', '"scale": 0.25')
+    nbformat.write(nb, str(path))
+    assert book_fingerprint() == base  # the smoke profile changed, the book's did not
+    nb.cells[2].source = 'PROFILES = {"book": {"scale": 3.0}}\nREADS_DATA = []'
+    nbformat.write(nb, str(path))
+    assert book_fingerprint() != base  # the book profile's own values count
+    nb.cells[2].source = 'PROFILES = {"smoke": {"scale": 0.5}}\nREADS_DATA = ["mpii"]'
+    nbformat.write(nb, str(path))
+    assert book_fingerprint() != base  # the cell's other lines count
+
+
 def test_failing_chapter_leaves_previous_copy_and_names_the_cell(tmp_path):
     layout = make_chapter(tmp_path)
     good = chapters.run_chapter("toy", layout=layout, log=lambda *_: None).output
@@ -328,6 +349,51 @@ def test_chapter_modules_follow_imports_transitively(tmp_path):
     assert chapters.package_digest(pkg, used) != base
     nb.cells.append(nbformat.v4.new_code_cell("%time 1"))  # unparsable: everything counts
     assert "unrelated" in chapters.chapter_modules(nb, pkg)
+
+
+def test_a_name_from_a_facade_reaches_only_the_module_that_defines_it(tmp_path):
+    import nbformat
+
+    pkg = tmp_path / "pkg"
+    (pkg / "studies").mkdir(parents=True)
+    (pkg / "models").mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "studies" / "__init__.py").write_text(
+        "from pkg.studies import other\nfrom pkg.studies.one import run\n"
+        "from pkg.studies.two import walk\n__all__ = ['other', 'run', 'walk']\n"
+    )
+    (pkg / "studies" / "one.py").write_text(
+        "from pkg.models.registry import create\n\n\ndef run():\n    return create('m')\n"
+    )
+    (pkg / "studies" / "two.py").write_text("def walk():\n    return 2\n")
+    (pkg / "studies" / "other.py").write_text("X = 3\n")
+    # the registry's models register themselves on import: they count with the registry
+    (pkg / "models" / "__init__.py").write_text(
+        "from pkg.models import family, plain\nfrom pkg.models.registry import create\n"
+    )
+    (pkg / "models" / "registry.py").write_text(
+        "MODELS = {}\n\n\ndef register(f):\n    MODELS[f.__name__] = f\n    return f\n\n\n"
+        "def create(name):\n    return MODELS[name]()\n"
+    )
+    (pkg / "models" / "family.py").write_text(
+        "from pkg.models.registry import register\n\n\n@register\ndef m():\n    return 1\n"
+    )
+    (pkg / "models" / "plain.py").write_text("Y = 1\n")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("from pkg import studies\nstudies.run()")]
+    used = chapters.chapter_modules(nb, pkg)
+    assert used == [
+        "__init__",
+        "models",
+        "models.family",
+        "models.registry",
+        "studies",
+        "studies.one",
+    ]
+    nb.cells.append(nbformat.v4.new_code_cell("studies.other.X"))  # a module of the façade
+    assert "studies.other" in chapters.chapter_modules(nb, pkg)
+    nb.cells.append(nbformat.v4.new_code_cell("print(studies)"))  # used whole: all of it
+    assert {"studies.two", "studies.other"} <= set(chapters.chapter_modules(nb, pkg))
 
 
 def test_a_summary_chapter_goes_stale_when_the_results_it_reads_change(tmp_path):

@@ -212,6 +212,7 @@ def test_timing_spread_is_the_dense_files_larger_side():
 
 def test_engineered_model_is_found_by_its_key_or_named_missing(tmp_path, monkeypatch):
     from pose_helpers.core.store import RunStore
+    from pose_helpers.studies.compression import engineering
     from pose_helpers.studies.compression.engineering import ENGINEERED_STUDY
 
     monkeypatch.setenv("POSE_HELPERS_RUNS", str(tmp_path))
@@ -221,9 +222,22 @@ def test_engineered_model_is_found_by_its_key_or_named_missing(tmp_path, monkeyp
     row = {"key": "other", "method": "group_lasso", "lambda": 1e-6, "threshold": 0.01}
     with pytest.raises(FileNotFoundError, match="no stored engineering other"):
         dep.engineered_cpu_model(row, {})
-    # found by its key: then the checkpoint is what is missing on this machine
-    with pytest.raises(FileNotFoundError, match="engineered-abc.pt"):
-        dep.engineered_cpu_model({**row, "key": "abc"}, {"width": 4})
+    # found by its key, its checkpoint missing (a fresh clone): engineered again from the
+    # record's settings, then loaded
+    computed, loads = [], []
+
+    def load(record, baseline):
+        loads.append(record["checkpoint"])
+        if len(loads) == 1:
+            raise FileNotFoundError(record["checkpoint"])
+        return "model"
+
+    monkeypatch.setattr(engineering, "load_engineered_model", load)
+    monkeypatch.setattr(engineering, "engineered_run", lambda **kw: computed.append(kw))
+    model = dep.engineered_cpu_model({**row, "key": "abc"}, {"width": 4}, threads=2)
+    assert model == "model"
+    assert loads == ["engineered-abc.pt", "engineered-abc.pt"]
+    assert computed == [{"lam": 1e-6, "threads": 2, "progress": True}]
 
 
 def test_dense_latency_needs_its_row():

@@ -45,7 +45,7 @@ from pose_helpers.core.store import RUN_LOG_ENV, RUNS_ENV
 
 PROFILES = ("smoke", "book", "paper")
 DEFAULT_PROFILE = "book"
-FINGERPRINT_VERSION = 3
+FINGERPRINT_VERSION = 4
 RESULTS_ENV = "POSE_HELPERS_RESULTS"
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
@@ -362,7 +362,8 @@ def _rules(value: Any) -> list[str]:
 def fingerprint(chapter: Chapter, params: dict[str, Any], data_root: str | None = None) -> str:
     """Hash of everything a chapter's output depends on.
 
-    The notebook's cells (source only), its parameters, the source of the ``pose_helpers``
+    The notebook's cells (source only; a ``profiles`` cell without its ``PROFILES``: the
+    profile that runs counts through its parameters), its parameters, the source of the ``pose_helpers``
     modules it uses (:func:`chapter_modules`; syntax trees, so formatting and comments do
     not count), the pinned requirements, the content of the datasets it reads (or their
     absence), and that of the ``book/results`` folders of other chapters it summarizes
@@ -374,7 +375,12 @@ def fingerprint(chapter: Chapter, params: dict[str, Any], data_root: str | None 
     h = hashlib.sha256(f"v{FINGERPRINT_VERSION}".encode())
     nb = nbformat.read(chapter.path, as_version=4)
     for cell in nb.cells:
-        h.update(cell.cell_type.encode() + b"\0" + cell.source.encode() + b"\0")
+        source = cell.source
+        if "profiles" in cell.metadata.get("tags", []):
+            # the profile that ran counts through ``params``; the others' values do not
+            # (shrinking the smoke profile must not make the book's copy stale)
+            source = _without_profiles(source)
+        h.update(cell.cell_type.encode() + b"\0" + source.encode() + b"\0")
     h.update(json.dumps(params, sort_keys=True, default=str).encode())
     h.update(package_digest(modules=chapter_modules(nb)).encode())
     requirements = chapter.path.parent.parent / "requirements.txt"
@@ -387,6 +393,21 @@ def fingerprint(chapter: Chapter, params: dict[str, Any], data_root: str | None 
         folder = chapter.path.parent.parent / "book" / "results" / study
         h.update(f"results:{study}:{data_digest(folder if folder.is_dir() else None)}".encode())
     return h.hexdigest()[:16]
+
+
+def _without_profiles(source: str) -> str:
+    """A profiles cell without its ``PROFILES`` assignment (its other lines, such as
+    ``READS_DATA``, still count)."""
+    tree = ast.parse(source)
+    tree.body = [
+        node
+        for node in tree.body
+        if not (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "PROFILES" for t in node.targets)
+        )
+    ]
+    return ast.dump(tree)
 
 
 #: The runner itself does not shape a chapter's outputs; editing it must not make every
@@ -409,62 +430,33 @@ def _public_names(package_dir: Path) -> dict[str, str]:
 def chapter_modules(nb: Any, package_dir: Path = PACKAGE_DIR) -> list[str]:
     """The package's modules a notebook can execute.
 
-    What its code cells import (``from pose_helpers.studies import compression``) or reach
-    as attributes of an imported name (``ph.studies.compression.baseline_run``,
-    ``compression.tables``, ``ph.create_model`` through ``PUBLIC_NAMES``), the package's
-    ``__init__``, and, transitively, what those import (:mod:`pose_helpers.core.codegraph`).
-    Over-inclusion is harmless (a chapter goes stale a little more often); a cell that does
-    not parse (a magic) makes the whole package count.
+    Its code cells read as one module by the package's tracer
+    (:func:`pose_helpers.core.codegraph.reach`): what they import, name by name
+    (``compression.baseline_run`` counts ``studies.compression.baseline``, not the rest of
+    the compression study), ``ph.create_model`` through ``PUBLIC_NAMES``, the package's
+    ``__init__``, and, transitively, what those use. Over-inclusion is harmless (a chapter
+    goes stale a little more often); a cell that does not parse (a magic) makes the whole
+    package count.
     """
     units = codegraph.package_units(package_dir, exclude=RUNNER_UNITS)
-    graph = codegraph.import_graph(package_dir, exclude=RUNNER_UNITS)
     public = _public_names(package_dir)
-    package = package_dir.name
-    init = package_dir / "__init__.py"
-    roots = {"__init__"}
-    aliases: dict[str, list[str]] = {}  # a name in the notebook -> the package path it holds
-
-    def longest_unit(parts: list[str]) -> str | None:
-        for end in range(len(parts), 0, -1):
-            if ".".join(parts[:end]) in units:
-                return ".".join(parts[:end])
-        return None
-
+    body: list[ast.stmt] = []
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
         try:
-            tree = ast.parse(cell.source)
+            body += ast.parse(cell.source).body
         except SyntaxError:
             return sorted(units)
-        roots |= {i.target for i in codegraph.imports_of("", tree, units, package, init)}
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                for alias in node.names:
-                    parts = alias.name.split(".")
-                    if parts[0] == package:
-                        aliases[alias.asname or package] = parts[1:] if alias.asname else []
-            elif isinstance(node, ast.ImportFrom) and node.level == 0:
-                parts = (node.module or "").split(".")
-                if parts[0] == package:
-                    for alias in node.names:
-                        aliases[alias.asname or alias.name] = [*parts[1:], alias.name]
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.Attribute):
-                continue
-            chain: list[str] = []
-            base: ast.AST = node
-            while isinstance(base, ast.Attribute):
-                chain.insert(0, base.attr)
-                base = base.value
-            if isinstance(base, ast.Name) and base.id in aliases:
-                parts = aliases[base.id] + chain
-                unit = longest_unit(parts)
-                if unit is not None:
-                    roots.add(unit)
-                if len(parts) == 1 and parts[0] in public:  # ph.create_model
-                    roots.add(public[parts[0]])
-    return sorted(codegraph.closure(graph, roots))
+    tree = ast.Module(body=body, type_ignores=[])
+    init = package_dir / "__init__.py"
+    imports = codegraph.imports_of("", tree, units, package_dir.name, init)
+    roots = {("__init__", None)}
+    for use in codegraph.uses_of(imports, tree, units):
+        roots.add((use.target, use.name))
+        if use.target == "__init__" and use.name in public:  # ph.create_model
+            roots.add((public[use.name], None))
+    return sorted(codegraph.reach(package_dir, roots, exclude=RUNNER_UNITS))
 
 
 def package_digest(package_dir: Path = PACKAGE_DIR, modules: Sequence[str] | None = None) -> str:

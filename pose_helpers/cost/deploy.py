@@ -238,17 +238,7 @@ def export_onnx(
     twin = _eval_copy(model)
     expected = _torch_outputs(twin, x)
     with _atomic_path(path) as tmp:
-        # torch.export-based exporter: the TorchScript one (dynamo=False) is deprecated.
-        torch.onnx.export(
-            twin,
-            (x,),
-            str(tmp),
-            dynamo=True,
-            external_data=False,
-            opset_version=opset,
-            input_names=["image"],
-            verbose=False,
-        )
+        _export(twin, x, tmp, DEFAULT_OPSET if opset is None else opset)
         actual = _run_onnx(tmp, x.numpy())
         diff = _max_abs_diff(expected, actual)
         close = all(
@@ -260,6 +250,35 @@ def export_onnx(
                 f"tolerance atol={atol:g} + rtol={rtol:g} * |PyTorch output|"
             )
     return Path(path)
+
+
+#: The opset of every exported file (the torch.export-based exporter's default in torch 2.14).
+DEFAULT_OPSET = 20
+
+
+def _export(model: nn.Module, x: torch.Tensor, path: Path, opset: int) -> None:
+    """Write ``model`` traced on ``x`` to ``path``: the TorchScript exporter, then onnxscript's
+    optimizer (constant folding, batch norms folded into the convolutions before them).
+
+    The result has the graph of the torch.export-based exporter with ``optimize=True`` (the
+    same operators, node for node, for Simple Baselines ResNet-50) at a tenth of the time:
+    0.7 s against 8 s for a width-8 model, 3.5 s against 10.8 s at full scale (measured on
+    this CPU). The TorchScript exporter is deprecated but present in the pinned torch; the
+    output check of :func:`export_onnx` guards what it writes.
+    """
+    import warnings
+
+    import onnxscript.optimizer
+    from onnxscript import ir
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's deprecation notice
+        torch.onnx.export(
+            model, (x,), str(path), dynamo=False, opset_version=opset, input_names=["image"]
+        )
+    graph = ir.load(str(path))
+    onnxscript.optimizer.optimize(graph)
+    ir.save(graph, str(path))
 
 
 def convert_fp16(src: str | Path, dst: str | Path) -> Path:

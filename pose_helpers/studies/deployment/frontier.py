@@ -243,16 +243,8 @@ def shipping_note(
             continue  # radar latencies are below a millisecond: no budget of this size binds
         higher = bool(part["higher_is_better"].iloc[0])
         ref = reference.get(family, math.nan)
-
-        def best(
-            limit: float, part: pd.DataFrame = part, higher: bool = higher
-        ) -> pd.Series | None:
-            fits = part[part["latency_ms"] <= limit]
-            return None if fits.empty else fits.sort_values("score", ascending=not higher).iloc[0]
-
         for budget in budgets_ms:
-            chosen = best(budget)
-            loose, strict = best(budget * (1 + spread)), best(budget * (1 - spread))
+            chosen = _best_within(part, budget, higher)
             head = f"* **{family}, {budget:g} ms**: "
             if chosen is None:
                 fastest = part.sort_values("latency_ms").iloc[0]
@@ -262,16 +254,17 @@ def shipping_note(
                 )
             else:
                 line = f"{head}ship {_describe(chosen, ref)}."
-            others = [
-                alt
-                for alt in (loose, strict)
-                if alt is not None and (chosen is None or alt["model"] != chosen["model"])
-            ]
-            names = dict.fromkeys(alt["model"] for alt in others)  # distinct, in order
-            if names and spread > 0:
-                alts = " or ".join(
-                    _describe(next(a for a in others if a["model"] == n), ref) for n in names
+            # the choice were the budget a spread looser or stricter, by model (in order)
+            others = {
+                alt["model"]: alt
+                for alt in (
+                    _best_within(part, budget * (1 + spread), higher),
+                    _best_within(part, budget * (1 - spread), higher),
                 )
+                if alt is not None and (chosen is None or alt["model"] != chosen["model"])
+            }
+            if others and spread > 0:
+                alts = " or ".join(_describe(alt, ref) for alt in others.values())
                 line += (
                     f" Within the timing spread (±{100 * spread:.1f} %) of the budget the "
                     f"choice could as well be {alts}: at this budget the advice is within "
@@ -279,6 +272,12 @@ def shipping_note(
                 )
             lines.append(line)
     return "\n".join(lines)
+
+
+def _best_within(part: pd.DataFrame, limit: float, higher: bool) -> pd.Series | None:
+    """The most accurate model of ``part`` no slower than ``limit`` ms, if any."""
+    fits = part[part["latency_ms"] <= limit]
+    return None if fits.empty else fits.sort_values("score", ascending=not higher).iloc[0]
 
 
 def plot_frontier(table: pd.DataFrame):

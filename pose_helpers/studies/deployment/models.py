@@ -32,16 +32,23 @@ def best_engineered(
     return cut.sort_values(["retained", "pckh"], ascending=[True, False]).iloc[0]
 
 
-def engineered_cpu_model(row: Mapping[str, Any], baseline: Mapping[str, Any]) -> Any:
+def engineered_cpu_model(
+    row: Mapping[str, Any], baseline: Mapping[str, Any], threads: int | None = 1
+) -> Any:
     """The trained CPU-scale network of an engineered row (its ``key`` column names the
     engineering), from its stored record and this machine's checkpoint, in eval mode.
 
+    A fresh clone holds the record but not the weights: the engineering is then computed
+    again with the record's settings (:func:`engineered_run`: the regularized run, and the
+    baseline before it, trained first where missing) on ``threads`` threads.
+
     Raises:
-        FileNotFoundError: when the run store has no record of that key, or its checkpoint
-            is missing (run the chapter that engineers it).
+        FileNotFoundError: when the run store has no record of that key (run the chapter
+            that engineers it).
     """
     from pose_helpers.studies.compression.engineering import (
         ENGINEERED_STUDY,
+        engineered_run,
         load_engineered_model,
     )
 
@@ -53,7 +60,12 @@ def engineered_cpu_model(row: Mapping[str, Any], baseline: Mapping[str, Any]) ->
             f"threshold {row['threshold']:g}) in {store.folder}: run the chapter "
             "compression_group_lasso first"
         )
-    return load_engineered_model(found[-1]["result"], baseline)
+    record = found[-1]
+    try:
+        return load_engineered_model(record["result"], baseline)
+    except FileNotFoundError:
+        engineered_run(**record["settings"], threads=threads or 1, progress=True)
+        return load_engineered_model(record["result"], baseline)
 
 
 def deployed_models(
@@ -69,8 +81,8 @@ def deployed_models(
     """The models to quantize, by name: ``(cpu_models, full_models, note)``.
 
     ``dense`` is the trained CPU-scale baseline and the full-scale network; the engineered
-    model (:func:`best_engineered` of ``engineered``) joins where this machine holds its
-    checkpoint, and ``note`` says which one it is, or why it is missing.
+    model (:func:`best_engineered` of ``engineered``) joins it (its weights computed again
+    where this machine lacks them), and ``note`` says which one it is, or why it is missing.
     """
     from pose_helpers.studies.compression.baseline import load_baseline
     from pose_helpers.studies.compression.full_scale import full_scale_models
@@ -85,7 +97,7 @@ def deployed_models(
     else:
         name = f"{row['method'].replace('_', ' ')} λ_thesis {row['lambda']:g}"
         try:
-            cpu[name] = engineered_cpu_model(row, baseline)
+            cpu[name] = engineered_cpu_model(row, baseline, threads=threads)
             ratios[name] = {
                 c[len("keep_") :]: float(row[c]) for c in row.index if c.startswith("keep_")
             }

@@ -235,6 +235,17 @@ def quantization_note(table: pd.DataFrame, noise: float, max_drop: float = 2.0) 
     return " ".join(parts)
 
 
+def _dense_row(table: pd.DataFrame, threads: int) -> pd.Series:
+    """The first (dense) model's fp32 row at ``threads`` threads, with a finite latency."""
+    first = table["model"].iloc[0] if len(table) else None
+    rows = table[
+        (table["model"] == first) & (table["format"] == "fp32") & (table["threads"] == threads)
+    ]
+    if rows.empty or not np.isfinite(rows["latency_ms"].iloc[0]):
+        raise ValueError(f"no dense fp32 latency at {threads} thread(s) in the table")
+    return rows.iloc[0]
+
+
 def dense_latency(table: pd.DataFrame, threads: int = 1) -> float:
     """The first (dense) model's fp32 latency at ``threads`` threads: the anchor of the
     frontier's ratios.
@@ -242,13 +253,7 @@ def dense_latency(table: pd.DataFrame, threads: int = 1) -> float:
     Raises:
         ValueError: where the table has no such row.
     """
-    first = table["model"].iloc[0] if len(table) else None
-    rows = table[
-        (table["model"] == first) & (table["format"] == "fp32") & (table["threads"] == threads)
-    ]
-    if rows.empty or not np.isfinite(rows["latency_ms"].iloc[0]):
-        raise ValueError(f"no dense fp32 latency at {threads} thread(s) in the table")
-    return float(rows["latency_ms"].iloc[0])
+    return float(_dense_row(table, threads)["latency_ms"])
 
 
 def timing_spread(table: pd.DataFrame, threads: int = 1) -> float:
@@ -259,10 +264,6 @@ def timing_spread(table: pd.DataFrame, threads: int = 1) -> float:
     Raises:
         ValueError: where the table has no such row.
     """
-    median = dense_latency(table, threads)
-    row = table[
-        (table["model"] == table["model"].iloc[0])
-        & (table["format"] == "fp32")
-        & (table["threads"] == threads)
-    ].iloc[0]
+    row = _dense_row(table, threads)
+    median = float(row["latency_ms"])
     return max(row["latency_p90_ms"] - median, median - row["latency_p10_ms"]) / median
