@@ -77,7 +77,12 @@ html: $(INSTALLED) $(MATHJAX)
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going --quiet
 	@echo "book: $(CURDIR)/_build/html/index.html"
 
-test: lint unit nbval
+# One pytest session for the unit tests and the nbval baselines (tests/conftest.py puts the
+# longest baselines first): two sessions each waited on their last file alone.
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+test: lint
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder \
+		-p no:cacheprovider $(NBVAL) tests
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
@@ -89,8 +94,8 @@ unit: $(INSTALLED)
 # One notebook per worker at a time (--dist loadfile: a notebook's cells share one kernel,
 # in order); each smoke chapter pins its own torch threads, so two run side by side.
 nbval: $(INSTALLED)
-	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile -p no:cacheprovider --nbval \
-		--nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg tests/notebooks
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder \
+		-p no:cacheprovider $(NBVAL) tests/notebooks
 
 baselines: $(INSTALLED)
 	for chapter in $$($(PY) -c "from pose_helpers.chapters.runner import list_chapters; print(*list_chapters())"); do \

@@ -1,4 +1,4 @@
-"""Command line: ``python -m pose_helpers list | run CHAPTER [...] | run --all | cache-info``.
+"""Command line: ``python -m pose_helpers list | status | run CHAPTER [...] | run --all | cache-info``.
 
 Examples::
 
@@ -6,6 +6,7 @@ Examples::
     python -m pose_helpers run regularization_theory                 # book profile -> book/
     python -m pose_helpers run regularization_theory --profile smoke --out /tmp/t.ipynb
     python -m pose_helpers run regularization_theory -p seed 3 -p noise 0.5 --out mine.ipynb
+    python -m pose_helpers status --modules                           # stale chapters, and why
     python -m pose_helpers run --all                                  # every stale chapter
     python -m pose_helpers cache-info                                 # what the cache holds
 """
@@ -27,6 +28,11 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser("list", help="list chapters with their parameters and defaults")
+
+    status = sub.add_parser("status", help="which chapters are stale (make book re-executes them)")
+    status.add_argument(
+        "--modules", action="store_true", help="also the package modules each chapter depends on"
+    )
 
     run = sub.add_parser("run", help="execute a chapter with papermill")
     run.add_argument("chapter", nargs="?", help="chapter name (see `list`)")
@@ -71,6 +77,18 @@ def _list() -> int:
     return 0
 
 
+def _status(args: argparse.Namespace) -> int:
+    import nbformat
+
+    for name in chapters.list_chapters():
+        chapter = chapters.load_chapter(name)
+        print(f"{'fresh' if chapters.is_fresh(name) else 'stale'}  {name}")
+        if args.modules:
+            modules = chapters.chapter_modules(nbformat.read(chapter.path, as_version=4))
+            print(f"       {len(modules)} modules: {', '.join(modules)}")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.all == bool(args.chapter):
         print("error: give a chapter name or --all (not both)", file=sys.stderr)
@@ -102,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
             return _list()
         if args.command == "cache-info":
             return _cache_info(args)
+        if args.command == "status":
+            return _status(args)
         return _run(args)
     except chapters.ChapterError as err:
         for line in str(err).splitlines():

@@ -43,10 +43,17 @@ def mars_root() -> Path:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip nbval baselines that read real data where it is absent (never compare synthetic)."""
+    """Skip nbval baselines that read real data where it is absent (never compare synthetic),
+    and put the baselines first, the longest (as recorded) first.
+
+    `make test` runs unit tests and baselines in one session on two workers, a file at a
+    time (``--dist loadfile --no-loadscope-reorder``): longest first leaves the unit tests'
+    many short files to fill the gaps, so neither worker waits alone at the end.
+    """
     import json
 
     reads: dict[Path, list[str]] = {}
+    seconds: dict[Path, float] = {}
     for item in items:
         path = Path(str(item.fspath))
         if path.suffix != ".ipynb":
@@ -54,8 +61,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if path not in reads:
             meta = json.loads(path.read_text()).get("metadata", {}).get("pose_helpers", {})
             reads[path] = [name for name in meta.get("reads_data", []) if dataset_dir(name) is None]
+            seconds[path] = float(meta.get("execution", {}).get("seconds", 0.0))
         if reads[path]:
             missing = ", ".join(reads[path])
             item.add_marker(
                 pytest.mark.skip(reason=f"baseline recorded with real data ({missing}) absent here")
             )
+    # a stable sort: the cells of a notebook and the tests of a file keep their order
+    items.sort(key=lambda item: -seconds.get(Path(str(item.fspath)), -1.0))

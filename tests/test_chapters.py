@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -212,6 +213,11 @@ def test_cli_rejects_bad_input_before_running(tmp_path):
     assert len(bad_chapter.stderr.strip().splitlines()) == 1
     listing = cli("list")
     assert listing.returncode == 0 and "regularization_theory" in listing.stdout
+    status = cli("status", "--modules")
+    assert status.returncode == 0, status.stderr
+    lines = status.stdout.splitlines()
+    assert any(re.fullmatch(r"(fresh|stale)  regularization_theory", line) for line in lines)
+    assert any("modules: __init__, " in line and "theory." in line for line in lines)
 
 
 def test_data_digest_tracks_content(tmp_path):

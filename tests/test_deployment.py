@@ -93,7 +93,8 @@ def test_dark_recovers_sub_pixel_peaks_the_quarter_shift_misses():
     quarter, dark = dep.heatmap_pckh(out, "quarter"), dep.heatmap_pckh(out, "dark")
     assert dark == pytest.approx(100.0)
     assert quarter < dark
-    table = dep.decoding_table({"m": out})
+    score = {"heatmap_size": "16 × 16", "pckh_quarter": quarter, "pckh_dark": dark}
+    table = dep.decoding_table({"m": score})
     assert table["dark_change"].iloc[0] == pytest.approx(dark - quarter)
     with pytest.raises(ValueError):
         dep.heatmap_pckh(out, "soft-argmax")
@@ -269,3 +270,91 @@ def test_format_files_marks_what_the_tools_cannot_do_and_scores_each_format(tmp_
     assert np.allclose(out, expected, atol=1e-5)
     timings = dep.interleaved_ort({"fp32": files["fp32"][0]}, (3, 16, 16), repeats=1, rounds=1)
     assert math.isfinite(timings["fp32"].median_ms)
+
+
+def test_quantization_table_times_full_scale_files_beside_the_stored_scores(tmp_path):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+
+    def net(width):
+        return torch.nn.Sequential(
+            torch.nn.Conv2d(3, width, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(width, 2, 1)
+        ).eval()
+
+    full = {"dense": net(8), "cut": net(4)}
+    scores = {
+        name: {
+            "format_scores": {
+                "fp32": {"pckh": pckh, "note": ""},
+                "int8_static": {"pckh": pckh - 1.0, "note": ""},
+            }
+        }
+        for name, pckh in (("dense", 60.0), ("cut", 58.0))
+    }
+    calib = [np.zeros((1, 3, 16, 16), dtype=np.float32)]
+    table = dep.quantization_table(
+        full,
+        scores,
+        full_calibration=calib,
+        full_size=16,
+        threads=[1],
+        repeats=1,
+        rounds=1,
+        formats=["fp32", "int8_static"],
+        folder=tmp_path,
+    )
+    assert table[["model", "format"]].values.tolist() == [
+        ["dense", "fp32"],
+        ["dense", "int8_static"],
+        ["cut", "fp32"],
+        ["cut", "int8_static"],
+    ]
+    assert table["pckh"].tolist() == [60.0, 59.0, 58.0, 57.0]
+    assert table["pckh_change"].tolist() == [0.0, -1.0, 0.0, -1.0]
+    assert table.loc[0, "speedup"] == pytest.approx(1.0)
+    assert table["latency_ms"].gt(0).all() and table["supported"].all()
+    with pytest.raises(ValueError, match="differ"):
+        dep.quantization_table(
+            {"dense": full["dense"]}, scores, full_calibration=calib, full_size=16
+        )
+    with pytest.raises(ValueError, match="lack formats"):
+        dep.quantization_table(full, scores, full_calibration=calib, full_size=16, formats=["fp16"])
+
+
+def test_deployed_models_name_the_engineering_only_where_the_store_holds_it(tmp_path, monkeypatch):
+    from pose_helpers.core.store import RunStore
+    from pose_helpers.studies.compression.engineering import ENGINEERED_STUDY
+
+    monkeypatch.setenv("POSE_HELPERS_RUNS", str(tmp_path))
+    engineered = pd.DataFrame(
+        {
+            "label": ["cut"],
+            "method": ["group_lasso"],
+            "lambda": [1e-6],
+            "threshold": [0.01],
+            "retained": [0.5],
+            "pckh": [58.0],
+            "finetune_epochs": [2],
+            "keep_layer1.internal": [0.5],
+            "key": ["abc"],
+        }
+    )
+    kwargs = {
+        "baseline_pckh": 59.0,
+        "max_drop": 2.0,
+        "full_kwargs": {"width": 4, "deconv_channels": 8},
+        "full_size": 32,
+    }
+    models, full, note = dep.deployed_models({}, engineered, **kwargs)
+    assert models == {"dense": None} and list(full) == ["dense"]
+    assert "not in the run store" in note and "no stored engineering abc" in note
+    RunStore(ENGINEERED_STUDY, version=1).save(
+        {"lam": 1e-6}, {"key": "abc", "checkpoint": "engineered-abc.pt"}, seconds=1.0
+    )
+    models, full, note = dep.deployed_models({}, engineered, **kwargs)
+    name = "group lasso λ_thesis 1e-06"
+    assert models == {
+        "dense": None,
+        name: {"key": "abc", "method": "group_lasso", "lambda": 1e-6, "threshold": 0.01},
+    }
+    assert list(full) == ["dense", name] and note.startswith("Deployed beside the dense model")

@@ -150,8 +150,12 @@ def write_page(
         "runs it trained (what a fresh clone with the committed run records spends); *from "
         "scratch, serial* adds the training time every run's record holds (worker-seconds: "
         "a chapter that trains on 2 workers takes about half of it). A chapter is *stale* "
-        "(and re-executed by `make book`) when its fingerprint changes: its notebook, parameters, the `pose_helpers` modules it "
-        "uses, the pinned requirements, or the data it reads.",
+        "(and re-executed by `make book`) when its fingerprint changes: its notebook, the "
+        "parameters it ran with, the `pose_helpers` modules it can execute (traced name by "
+        "name: a chapter that calls `compression.baseline_run` depends on the baseline's "
+        "module, not on the whole compression study), the pinned requirements, the data it "
+        "reads or the other chapters' result tables it summarizes. `python -m pose_helpers "
+        "status --modules` lists them.",
         "",
         _markdown(rows),
         "## Parameters",

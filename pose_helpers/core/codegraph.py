@@ -19,6 +19,7 @@ A *unit* is a module's dotted name relative to the package: ``studies.compressio
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -70,8 +71,14 @@ def package_units(package_dir: Path, exclude: Iterable[str] = ()) -> dict[str, P
 
 
 def unit_tree(path: Path) -> ast.Module:
-    """The syntax tree of a module, without docstrings."""
-    return strip_docstrings(ast.parse(path.read_text()))
+    """The syntax tree of a module, without docstrings (parsed once per content of the file:
+    a caller must not change it)."""
+    return _parsed(path.read_text())
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed(source: str) -> ast.Module:
+    return strip_docstrings(ast.parse(source))
 
 
 def strip_docstrings(tree: ast.AST) -> ast.AST:
@@ -270,16 +277,8 @@ def reach(package_dir: Path, roots: Iterable[tuple], exclude: Iterable[str] = ()
     a façade does not export, a package that is not a façade) counts whole.
     """
     units = package_units(package_dir, exclude)
-    package = package_dir.name
-    uses: dict[str, list[Import]] = {}
-    exports: dict[str, dict[str, tuple] | None] = {}
-    effects: dict[str, bool] = {}
-    for unit, path in units.items():
-        tree = unit_tree(path)
-        imports = imports_of(unit, tree, units, package, path)
-        uses[unit] = [u for u in uses_of(imports, tree, units) if u.target in units]
-        exports[unit] = facade_exports(path, imports)
-        effects[unit] = has_import_effects(tree, imports)
+    versions = tuple((unit, path.read_bytes()) for unit, path in units.items())
+    uses, exports, effects = _package_index(str(package_dir), tuple(sorted(exclude)), versions)
     todo = [tuple(root) for root in roots]
     seen: set[str] = set()
     done: set[tuple] = set()
@@ -303,6 +302,24 @@ def reach(package_dir: Path, roots: Iterable[tuple], exclude: Iterable[str] = ()
         else:
             todo.append(facade[name])
     return seen
+
+
+@functools.lru_cache(maxsize=8)
+def _package_index(package_dir: str, exclude: tuple, versions: tuple) -> tuple[dict, dict, dict]:
+    """:func:`reach`'s view of every unit (its uses, façade exports and import effects), once
+    per content of the package's files (``versions``: each unit's source)."""
+    units = package_units(Path(package_dir), exclude)
+    package = Path(package_dir).name
+    uses: dict[str, list[Import]] = {}
+    exports: dict[str, dict[str, tuple] | None] = {}
+    effects: dict[str, bool] = {}
+    for unit, path in units.items():
+        tree = unit_tree(path)
+        imports = imports_of(unit, tree, units, package, path)
+        uses[unit] = [u for u in uses_of(imports, tree, units) if u.target in units]
+        exports[unit] = facade_exports(path, imports)
+        effects[unit] = has_import_effects(tree, imports)
+    return uses, exports, effects
 
 
 def find_cycle(graph: Mapping[str, set[str]]) -> list[str] | None:

@@ -10,6 +10,7 @@ the book's own models:
 * :mod:`.distillation`: a narrower student taught by the baseline, against plain training;
 * :mod:`.smoothing`: the 1-euro filter on radar sequences, chosen on validation;
 * :mod:`.models`: the dense and engineered models the chapter deploys;
+* :mod:`.scores`: each deployed model scored at CPU scale (decoders, formats), a stored run;
 * :mod:`.frontier`: every model's latency against accuracy, the Pareto fronts, what to ship.
 """
 
@@ -60,6 +61,7 @@ from pose_helpers.studies.deployment.models import (
     best_engineered,
     deployed_models,
     engineered_cpu_model,
+    engineered_record,
     validation_renders,
 )
 from pose_helpers.studies.deployment.quantization import (
@@ -70,6 +72,7 @@ from pose_helpers.studies.deployment.quantization import (
     quantization_table,
     timing_spread,
 )
+from pose_helpers.studies.deployment.scores import SCORES_STUDY, deployed_scores, model_scores
 from pose_helpers.studies.deployment.smoothing import (
     SELECTION_SPLIT,
     choose_filter,
@@ -88,6 +91,7 @@ __all__ = [
     "FRONTIER_COLUMNS",
     "FULL_HEAD_CHANNELS",
     "HEAD_STUDY",
+    "SCORES_STUDY",
     "SELECTION_SPLIT",
     "best_engineered",
     "calibration_batches",
@@ -96,38 +100,41 @@ __all__ = [
     "chosen_window",
     "cpu_channels",
     "decoding_note",
+    "decoding_table",
     "dense_latency",
     "deployed_models",
-    "decoding_table",
+    "deployed_scores",
     "design_label",
     "distillation_note",
     "distillation_runs",
     "distillation_table",
     "distilled_run",
     "engineered_cpu_model",
+    "engineered_record",
+    "family_references",
     "filter_grid",
     "format_files",
-    "family_references",
     "frontier_points",
-    "other_results",
     "head_costs",
     "head_table",
     "heads_note",
     "heatmap_pckh",
     "interleaved_ort",
+    "model_scores",
     "ort_outputs",
+    "other_results",
     "pareto",
-    "radar_distillation",
     "plot_frontier",
     "quantization_note",
     "quantization_table",
-    "timing_spread",
+    "radar_distillation",
     "radar_sequences",
     "reheaded_run",
     "reheaded_runs",
     "shipping_note",
     "smoothing_note",
     "smoothing_table",
+    "timing_spread",
     "validation_heatmaps",
     "validation_renders",
     "work_folder",

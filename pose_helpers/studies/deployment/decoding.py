@@ -102,25 +102,21 @@ def heatmap_pckh(
 
 
 def decoding_table(
-    outputs: Mapping[str, Mapping[str, np.ndarray]],
-    sigma: float = 1.0,
-    heads: pd.DataFrame | None = None,
+    scores: Mapping[str, Mapping[str, Any]], heads: pd.DataFrame | None = None
 ) -> pd.DataFrame:
     """Each model's PCKh under every decoder: ``model``, ``heatmap_size``, ``pckh_quarter``,
-    ``pckh_dark`` and ``dark_change`` (points). ``heads``: the head table, whose runs scored
-    their heatmaps both ways already (one row per design)."""
-    rows = []
-    for name, out in outputs.items():
-        scores = {d: heatmap_pckh(out, d, sigma) for d in DECODERS}
-        h, w = out["heatmaps"].shape[-2:]
-        rows.append(
-            {
-                "model": name,
-                "heatmap_size": f"{w} × {h}",
-                "pckh_quarter": scores["quarter"],
-                "pckh_dark": scores["dark"],
-            }
-        )
+    ``pckh_dark`` and ``dark_change`` (points). ``scores``: :func:`.scores.deployed_scores`
+    (``heatmap_size``, ``pckh_quarter``, ``pckh_dark`` by model); ``heads``: the head table,
+    whose runs scored their heatmaps both ways already (one row per design)."""
+    rows = [
+        {
+            "model": name,
+            "heatmap_size": score["heatmap_size"],
+            "pckh_quarter": float(score["pckh_quarter"]),
+            "pckh_dark": float(score["pckh_dark"]),
+        }
+        for name, score in scores.items()
+    ]
     for _, row in (heads if heads is not None else pd.DataFrame()).iterrows():
         size = rows[0]["heatmap_size"] if rows else ""
         rows.append(

@@ -2,9 +2,10 @@
 engineered model, each as a trained CPU-scale network (for accuracy) and as the full-scale
 network of the same shape (for cost).
 
-The engineered model is read, not retrained: its row of ``engineered_group_lasso.csv`` (the
-sparsest within the accuracy budget) names its keep-ratios and its engineering's ``key``,
-and the run store's record of that key names its checkpoint.
+The engineered model is read, not chosen again: its row of ``engineered_group_lasso.csv``
+(the sparsest within the accuracy budget) names its keep-ratios and its engineering's
+``key``, and the run store's record of that key names its checkpoint and the settings that
+compute it again where this machine lacks it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ import pandas as pd
 
 from pose_helpers.core.store import RunStore
 
-__all__ = ["best_engineered", "deployed_models", "engineered_cpu_model", "validation_renders"]
+__all__ = [
+    "best_engineered",
+    "deployed_models",
+    "engineered_cpu_model",
+    "engineered_record",
+    "validation_renders",
+]
 
 
 def best_engineered(
@@ -32,40 +39,48 @@ def best_engineered(
     return cut.sort_values(["retained", "pckh"], ascending=[True, False]).iloc[0]
 
 
+def engineered_record(engineered: Mapping[str, Any]) -> dict[str, Any]:
+    """The run store's record of an engineering (``key``, with ``method``, ``lambda`` and
+    ``threshold`` for the message).
+
+    Raises:
+        FileNotFoundError: when the store has no record of that key (run the chapter that
+            engineers it).
+    """
+    from pose_helpers.studies.compression.engineering import ENGINEERED_STUDY
+
+    store = RunStore(ENGINEERED_STUDY, version="any")  # records() reads every version
+    found = [r for r in store.records() if r["result"].get("key") == engineered["key"]]
+    if not found:
+        raise FileNotFoundError(
+            f"no stored engineering {engineered['key']} ({engineered['method']} at λ "
+            f"{engineered['lambda']:g}, threshold {engineered['threshold']:g}) in "
+            f"{store.folder}: run the chapter compression_group_lasso first"
+        )
+    return found[-1]
+
+
 def engineered_cpu_model(
-    row: Mapping[str, Any], baseline: Mapping[str, Any], threads: int | None = 1
+    engineered: Mapping[str, Any], baseline: Mapping[str, Any], threads: int | None = 1
 ) -> Any:
-    """The trained CPU-scale network of an engineered row (its ``key`` column names the
-    engineering), from its stored record and this machine's checkpoint, in eval mode.
+    """The trained CPU-scale network of an engineering (its ``key`` names it: a row of the
+    engineered table), from this machine's checkpoint, in eval mode.
 
     A fresh clone holds the record but not the weights: the engineering is then computed
     again with the record's settings (:func:`engineered_run`: the regularized run, and the
     baseline before it, trained first where missing) on ``threads`` threads.
 
     Raises:
-        FileNotFoundError: when the run store has no record of that key (run the chapter
-            that engineers it).
+        FileNotFoundError: when the run store has no record of that key.
     """
-    from pose_helpers.studies.compression.engineering import (
-        ENGINEERED_STUDY,
-        engineered_run,
-        load_engineered_model,
-    )
+    from pose_helpers.studies.compression import engineering
 
-    store = RunStore(ENGINEERED_STUDY, version="any")  # records() reads every version
-    found = [r for r in store.records() if r["result"].get("key") == row["key"]]
-    if not found:
-        raise FileNotFoundError(
-            f"no stored engineering {row['key']} ({row['method']} at λ {row['lambda']:g}, "
-            f"threshold {row['threshold']:g}) in {store.folder}: run the chapter "
-            "compression_group_lasso first"
-        )
-    record = found[-1]
+    record = engineered_record(engineered)
     try:
-        return load_engineered_model(record["result"], baseline)
+        return engineering.load_engineered_model(record["result"], baseline)
     except FileNotFoundError:
-        engineered_run(**record["settings"], threads=threads or 1, progress=True)
-        return load_engineered_model(record["result"], baseline)
+        engineering.engineered_run(**record["settings"], threads=threads or 1, progress=True)
+        return engineering.load_engineered_model(record["result"], baseline)
 
 
 def deployed_models(
@@ -76,19 +91,19 @@ def deployed_models(
     max_drop: float,
     full_kwargs: Mapping[str, Any],
     full_size: int,
-    threads: int | None = 1,
-) -> tuple[dict[str, Any], dict[str, Any], str]:
-    """The models to quantize, by name: ``(cpu_models, full_models, note)``.
+) -> tuple[dict[str, dict[str, Any] | None], dict[str, Any], str]:
+    """The models to deploy, by name: ``(models, full_models, note)``.
 
-    ``dense`` is the trained CPU-scale baseline and the full-scale network; the engineered
-    model (:func:`best_engineered` of ``engineered``) joins it (its weights computed again
-    where this machine lacks them), and ``note`` says which one it is, or why it is missing.
+    ``models`` names what :func:`.scores.deployed_scores` scores at CPU scale: ``dense``
+    (``None``: the baseline) and the engineered model (:func:`best_engineered` of
+    ``engineered``: its ``key``, ``method``, ``lambda`` and ``threshold``) where the run
+    store holds its engineering; ``full_models`` are the full-scale networks of the same
+    shapes (untrained: their cost); ``note`` says which engineered model it is, or why
+    there is none. No weights are loaded here.
     """
-    from pose_helpers.studies.compression.baseline import load_baseline
     from pose_helpers.studies.compression.full_scale import full_scale_models
 
-    dense, _ = load_baseline(baseline, threads=threads)
-    cpu = {"dense": dense.eval()}
+    models: dict[str, dict[str, Any] | None] = {"dense": None}
     ratios: dict[str, dict[str, float]] = {}
     has = engineered is not None and len(engineered)
     row = best_engineered(engineered, baseline_pckh, max_drop) if has else None
@@ -96,8 +111,15 @@ def deployed_models(
         note = f"No engineered model removed channels within {max_drop:g} points: only the dense model is deployed."
     else:
         name = f"{row['method'].replace('_', ' ')} λ_thesis {row['lambda']:g}"
+        spec = {
+            "key": str(row["key"]),
+            "method": str(row["method"]),
+            "lambda": float(row["lambda"]),
+            "threshold": float(row["threshold"]),
+        }
         try:
-            cpu[name] = engineered_cpu_model(row, baseline, threads=threads)
+            engineered_record(spec)
+            models[name] = spec
             ratios[name] = {
                 c[len("keep_") :]: float(row[c]) for c in row.index if c.startswith("keep_")
             }
@@ -107,9 +129,9 @@ def deployed_models(
                 f"{int(row['finetune_epochs'])} epochs of fine-tuning."
             )
         except FileNotFoundError as err:
-            note = f"The engineered model is not on this machine ({err}): only the dense model is deployed."
+            note = f"The engineered model is not in the run store ({err}): only the dense model is deployed."
     full = full_scale_models(ratios, model_kwargs=dict(full_kwargs), input_size=full_size)
-    return cpu, full, note
+    return models, full, note
 
 
 def validation_renders(baseline: Mapping[str, Any]) -> Any:

@@ -5,7 +5,7 @@ Two copies of every model go through the same formats: the **full-scale** networ
 thesis's ResNet-50 Simple Baselines at 256 px, with the model's keep-ratios where it is
 engineered; weights are irrelevant to time) is timed at batch 1 on 1 and 2 threads in
 interleaved rounds; the **CPU-scale** trained network is scored on the validation renders
-(mean PCKh@0.5). Static int8 is calibrated on SynthPose *training* renders of a seed of its
+(mean PCKh@0.5; a stored run per model, :mod:`.scores`). Static int8 is calibrated on SynthPose *training* renders of a seed of its
 own, at each copy's input size, never on the images that score it.
 """
 
@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pose_helpers.studies.deployment.decoding import heatmap_pckh, validation_heatmaps
 from pose_helpers.studies.deployment.formats import (
     FORMATS,
     format_files,
@@ -68,26 +67,23 @@ def calibration_batches(
 
 def quantization_table(
     full_models: Mapping[str, Any],
-    cpu_models: Mapping[str, Any],
-    val_data: Any,
+    scores: Mapping[str, Mapping[str, Any]],
     *,
     full_calibration: Sequence[np.ndarray],
-    cpu_calibration: Sequence[np.ndarray],
     full_size: int = 256,
     threads: Sequence[int] = (1, 2),
     repeats: int = 10,
     rounds: int = 3,
     formats: Sequence[str] = FORMATS,
-    sigma: float = 1.0,
     folder: str | Path | None = None,
 ) -> pd.DataFrame:
     """``quantization.csv``: one row per (model, format, threads).
 
     Args:
         full_models: ``{name: full-scale model}`` (the first is the dense reference).
-        cpu_models: ``{name: trained CPU-scale model}``, the same names.
-        val_data: the validation renders that score the CPU-scale files.
-        full_calibration, cpu_calibration: static int8's calibration batches per scale.
+        scores: :func:`.scores.deployed_scores` of the same names: the CPU-scale file's
+            PCKh and note in each format.
+        full_calibration: static int8's calibration batches at full scale.
         threads: ONNX Runtime intra-op threads of the timing.
 
     Returns:
@@ -98,43 +94,22 @@ def quantization_table(
         the same model in fp32), ``supported`` and ``note`` (the runtime's message).
 
     Raises:
-        ValueError: when the two dicts name different models, or an fp32 export differs from
-            PyTorch beyond the export check's tolerance (before any timing).
+        ValueError: when the two dicts name different models or ``scores`` lacks a format,
+            or an fp32 export differs from PyTorch beyond the export check's tolerance
+            (before any timing).
     """
-    if list(full_models) != list(cpu_models):
-        raise ValueError(
-            f"full_models {list(full_models)} and cpu_models {list(cpu_models)} differ"
-        )
+    if list(full_models) != list(scores):
+        raise ValueError(f"full_models {list(full_models)} and scores {list(scores)} differ")
+    missing = {n: [f for f in formats if f not in s["format_scores"]] for n, s in scores.items()}
+    if any(missing.values()):
+        raise ValueError(f"scores lack formats: {missing}")
     shape = (3, int(full_size), int(full_size))
-    cpu_size = int(val_data[0]["image"].shape[-1])
     rows: list[dict[str, Any]] = []
     with work_folder(folder) as work:
-        full_files, cpu_files = {}, {}
-        for i, name in enumerate(full_models):
-            full_files[name] = format_files(
-                full_models[name], work / f"{i}-full", shape, full_calibration, formats=formats
-            )
-            cpu_files[name] = format_files(
-                cpu_models[name],
-                work / f"{i}-cpu",
-                (3, cpu_size, cpu_size),
-                cpu_calibration,
-                formats=formats,
-                atol=1e-5,  # trained heatmaps are small: the absolute term must not hide a bug
-            )
-        from pose_helpers.cost import deploy
-
-        pckh = {}
-        for name, files in cpu_files.items():
-            for fmt, (path, _) in files.items():
-                pckh[name, fmt] = (
-                    heatmap_pckh(
-                        validation_heatmaps(deploy.ort_session(path, threads=1), val_data),
-                        sigma=sigma,
-                    )
-                    if path is not None
-                    else float("nan")
-                )
+        full_files = {
+            name: format_files(model, work / f"{i}-full", shape, full_calibration, formats=formats)
+            for i, (name, model) in enumerate(full_models.items())
+        }
         runnable = {
             (name, fmt): path
             for name, files in full_files.items()
@@ -153,7 +128,8 @@ def quantization_table(
         }
         for name, files in full_files.items():
             for fmt, (path, note) in files.items():
-                cpu_note = cpu_files[name][fmt][1]
+                cpu = scores[name]["format_scores"][fmt]
+                cpu_note = cpu["note"]
                 for t in threads:
                     timing = timings[t].get(f"{name}|{fmt}") if path is not None else None
                     ok = timing is not None and not cpu_note
@@ -167,7 +143,7 @@ def quantization_table(
                             "latency_p10_ms": timing.p10_ms if timing else np.nan,
                             "latency_p90_ms": timing.p90_ms if timing else np.nan,
                             "size_mb": path.stat().st_size / 1e6 if path is not None else np.nan,
-                            "pckh": pckh[name, fmt],
+                            "pckh": float(cpu["pckh"]) if cpu["pckh"] is not None else np.nan,
                             "supported": bool(ok),
                             "note": note
                             or cpu_note
