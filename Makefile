@@ -55,7 +55,9 @@ setup: $(INSTALLED)
 $(INSTALLED): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -r requirements.txt
+	# --no-compile: Python compiles what it imports on first use; compiling every installed
+	# file (torch's thousands) at install time is work that make test's setup does not need.
+	$(VENV)/bin/pip install --quiet --no-compile -r requirements.txt
 	$(VENV)/bin/pip install --quiet --no-deps -e .
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (pose-helpers)" >/dev/null
 	touch $@

@@ -43,4 +43,11 @@ def test_page_lists_every_executed_chapter(tmp_path):
     # from store: 600 - 300 s = 5.0 min; from scratch: 600 - 300 + 1200 s = 25.0 min
     assert "| 10.0 | 3 / 1 | 5.0 | 25.0 | `abc` |" in page
     assert "before records" in page and "never" not in page
+    # runs trained on two workers: 900 worker-seconds in a 600-s execution, no from-store time
+    meta["execution"]["runs"]["computed_seconds"] = 900.0
+    (tmp_path / "one.ipynb").write_text(json.dumps({"metadata": {"pose_helpers": meta}}))
+    assert (
+        "| 10.0 | 3 / 1 | - | 15.0 | `abc` |"
+        in provenance.write_page(tmp_path, ["one"]).read_text()
+    )
     assert "torch" in page and "`seed=0`" in page

@@ -96,6 +96,8 @@ def _row(name: str, meta: Mapping[str, Any], fresh: bool | None) -> dict[str, st
         # this execution, without what it trained, plus all the records' training time
         scratch = seconds - runs["computed_seconds"] + runs["record_seconds"]
         store = seconds - runs["computed_seconds"]
+        if store < 0:  # runs trained side by side: their worker-seconds exceed the execution
+            store = None
     else:
         scratch = store = None
     return {
@@ -147,7 +149,8 @@ def write_page(
         "",
         "How each chapter of this book was executed, read from the metadata the chapter runner "
         "stores in every executed notebook. *From store* is the execution time without the "
-        "runs it trained (what a fresh clone with the committed run records spends); *from "
+        "runs it trained (what a fresh clone with the committed run records spends; - where "
+        "runs trained side by side, so that their worker-seconds exceed the execution); *from "
         "scratch, serial* adds the training time every run's record holds (worker-seconds: "
         "a chapter that trains on 2 workers takes about half of it). A chapter is *stale* "
         "(and re-executed by `make book`) when its fingerprint changes: its notebook, the "
