@@ -79,13 +79,13 @@ html: $(INSTALLED) $(MATHJAX)
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going --quiet
 	@echo "book: $(CURDIR)/_build/html/index.html"
 
-# One pytest session for the unit tests and the nbval baselines (tests/notebooks is named:
-# pyproject keeps it out of the unit tests' recursion; tests/conftest.py puts the
+# One pytest session for the unit tests and the nbval baselines (both named: pytest merges a
+# folder inside another given folder, where norecursedirs skips tests/notebooks; conftest puts the
 # longest baselines first): two sessions each waited on their last file alone.
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 test: lint
 	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder \
-		-p no:cacheprovider $(NBVAL) tests tests/notebooks
+		-p no:cacheprovider $(NBVAL) tests/test_*.py tests/notebooks
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
