@@ -213,6 +213,7 @@ def test_timing_spread_is_the_dense_files_larger_side():
 
 def test_engineered_model_is_found_by_its_key_or_named_missing(tmp_path, monkeypatch):
     from pose_helpers.core.store import RunStore
+    from pose_helpers.studies.compression import baseline as compression_baseline
     from pose_helpers.studies.compression import engineering
     from pose_helpers.studies.compression.engineering import ENGINEERED_STUDY
 
@@ -224,8 +225,9 @@ def test_engineered_model_is_found_by_its_key_or_named_missing(tmp_path, monkeyp
     with pytest.raises(FileNotFoundError, match="no stored engineering other"):
         dep.engineered_cpu_model(row, {})
     # found by its key, its checkpoint missing (a fresh clone): engineered again from the
-    # record's settings, then loaded
-    computed, loads = [], []
+    # record's settings as its chapter computed it (the baseline first, on the chapter's
+    # threads; the regularized run on a sweep worker's one thread), then loaded
+    computed, loads, baselines = [], [], []
 
     def load(record, baseline):
         loads.append(record["checkpoint"])
@@ -235,10 +237,14 @@ def test_engineered_model_is_found_by_its_key_or_named_missing(tmp_path, monkeyp
 
     monkeypatch.setattr(engineering, "load_engineered_model", load)
     monkeypatch.setattr(engineering, "engineered_run", lambda **kw: computed.append(kw))
+    monkeypatch.setattr(
+        compression_baseline, "load_baseline", lambda b, **kw: baselines.append((b, kw))
+    )
     model = dep.engineered_cpu_model({**row, "key": "abc"}, {"width": 4}, threads=2)
     assert model == "model"
     assert loads == ["engineered-abc.pt", "engineered-abc.pt"]
-    assert computed == [{"lam": 1e-6, "threads": 2, "progress": True}]
+    assert baselines == [({"width": 4}, {"threads": 2, "progress": True})]
+    assert computed == [{"lam": 1e-6, "threads": 2, "regularized_threads": 1, "progress": True}]
 
 
 def test_dense_latency_needs_its_row():

@@ -28,6 +28,17 @@ def square(x: int, log: str) -> dict:
     return {"y": x * x, "pair": np.arange(2) * x, "half": np.float32(x / 2), "pid": os.getpid()}
 
 
+def draw(x: int) -> dict:
+    """A sweep function that reports its torch threads and draws from the global generators."""
+    import torch
+
+    return {
+        "threads": torch.get_num_threads(),
+        "draw": float(torch.rand(1)),
+        "np": np.random.rand(),  # noqa: NPY002 - the global generator on purpose
+    }
+
+
 def not_a_dict(x: int) -> list:
     return [x]
 
@@ -131,6 +142,9 @@ def test_process_executor_gives_the_serial_records(tmp_path, log):
     )
     pd.testing.assert_frame_equal(_records(parallel), _records(serial))
     assert not parallel["cached"].any() and os.getpid() not in parallel["pid"].tolist()
+    # each record says where it was computed: a worker's one thread, not this process's
+    records = RunStore("p", study_version(square), tmp_path).records()
+    assert {r["environment"]["torch_threads"] for r in records} == {1}
     again = run_sweep(
         square, points, name="p", executor="serial", runs_dir=tmp_path, progress=False
     )
@@ -152,6 +166,31 @@ def test_process_executor_gives_the_serial_records(tmp_path, log):
     store = RunStore("r", study_version(square), tmp_path)
     assert {store.key(points[i]) for i in (0, 1)} <= saved  # finished first
     assert store.key(points[2]) not in saved
+
+
+def test_one_worker_runs_here_as_a_worker_would(tmp_path, log):
+    import torch
+
+    points = grid(x=[3, 1], log=str(log))
+    here = run_sweep(square, points, name="h", workers=1, runs_dir=tmp_path, progress=False)
+    serial = run_sweep(
+        square, points, name="s", executor="serial", runs_dir=tmp_path, progress=False
+    )
+    pd.testing.assert_frame_equal(_records(here), _records(serial))
+    assert here["pid"].tolist() == [os.getpid()] * 2  # no process started
+
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    np.random.seed(0)  # noqa: NPY002
+    expected = (float(torch.rand(1)), np.random.rand())  # noqa: NPY002
+    torch.manual_seed(0)
+    np.random.seed(0)  # noqa: NPY002
+    runs = run_sweep(draw, grid(x=[0]), name="d", workers=1, runs_dir=tmp_path, progress=False)
+    assert runs["threads"].tolist() == [1]  # a worker's one thread
+    assert torch.get_num_threads() == 2  # ... and this process's threads back
+    assert (float(torch.rand(1)), np.random.rand()) == expected  # noqa: NPY002 - state untouched
+    with pytest.raises(TypeError, match="cannot be sent to worker processes"):
+        run_sweep(lambda x: {}, grid(x=[0]), name="l", workers=1, runs_dir=tmp_path)
 
 
 def test_version_keys_the_cache(tmp_path, log):

@@ -181,9 +181,14 @@ class RunStore:
         return None
 
     def save(
-        self, settings: Mapping[str, Any], result: Mapping[str, Any], seconds: float
+        self,
+        settings: Mapping[str, Any],
+        result: Mapping[str, Any],
+        seconds: float,
+        env: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Write a finished run's record atomically; return it."""
+        """Write a finished run's record atomically; return it. ``env`` is where the run was
+        computed (default :func:`environment` here; a worker process reports its own)."""
         record = {
             "format": RECORD_FORMAT,
             "study": self.study,
@@ -193,7 +198,7 @@ class RunStore:
             "result": jsonable(result),
             "seconds": float(seconds),
             "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "environment": environment(),
+            "environment": dict(env) if env is not None else environment(),
         }
         write_json(self.path(settings), record)
         _log_use("computed", record)

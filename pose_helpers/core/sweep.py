@@ -13,8 +13,10 @@ finished one re-renders at once, and a fresh clone re-renders without training. 
 points are not stored: a re-run tries them again. :func:`cached_run` is the one-point form.
 
 Executors: ``'process'`` (worker processes started with ``spawn``, one torch thread each;
-fn must be importable, i.e. defined at module level in a ``.py`` file), ``'serial'`` (in
-this process, for debugging) and ``'ray'`` (Ray tasks on a local instance or the cluster
+fn must be importable, i.e. defined at module level in a ``.py`` file; with ``workers=1``
+the points run in this process as a worker would run them, one torch thread and this
+process's random state left as it was, since a started worker costs seconds of imports),
+``'serial'`` (in this process, for debugging) and ``'ray'`` (Ray tasks on a local instance or the cluster
 at ``address``; Ray is optional: ``pip install 'pose-helpers[ray]'``).
 """
 
@@ -26,11 +28,13 @@ import math
 import multiprocessing
 import os
 import pickle
+import random
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +43,8 @@ import pandas as pd
 
 from pose_helpers.core import lifeline
 from pose_helpers.core.progress import progress_bar
-from pose_helpers.core.store import RunStore, jsonable
+from pose_helpers.core.repro import torch_threads
+from pose_helpers.core.store import RunStore, environment, jsonable
 
 __all__ = ["cached_run", "grid", "run_sweep", "study_version"]
 
@@ -112,6 +117,21 @@ def _init_worker(starter: int = 0, *, parent: bool = True) -> None:
         pass
 
 
+@contextmanager
+def _as_one_worker() -> Iterator[None]:
+    """Run here what one worker process would run: one torch thread, and the random state of
+    this process (Python, NumPy, torch) restored afterwards, as a worker leaves it untouched."""
+    import torch
+
+    python_state, numpy_state = random.getstate(), np.random.get_state()  # noqa: NPY002
+    try:
+        with torch_threads(1), torch.random.fork_rng(devices=[]):
+            yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)  # noqa: NPY002
+
+
 def _call(fn: Callable[..., Mapping[str, Any]], point: Mapping[str, Any]) -> dict[str, Any]:
     """``fn(**point)``, checked to be a dict of JSON-able values that shadow no grid column."""
     record = fn(**point)
@@ -139,7 +159,13 @@ def _run_point(fn: Callable, point: Mapping[str, Any], *, catch: bool = True) ->
             "error": f"{type(err).__name__}: {err}",
             "traceback": traceback.format_exc(),
         }
-    return {"record": record, "seconds": time.perf_counter() - t0, "error": None}
+    # the environment is the computing process's (a worker's one thread, not the parent's)
+    return {
+        "record": record,
+        "seconds": time.perf_counter() - t0,
+        "error": None,
+        "environment": environment(),
+    }
 
 
 def _run_point_in_ray(fn: Callable, point: Mapping[str, Any], driver: int = 0) -> dict[str, Any]:
@@ -176,7 +202,8 @@ def run_sweep(
         grid: the points, dicts of JSON-able parameters (see :func:`grid`).
         name: the study the runs belong to: records live in ``<runs_dir>/<name>/``.
         executor: ``'process'``, ``'serial'`` or ``'ray'``.
-        workers: parallel worker processes (``'process'``) or CPUs of a local Ray instance.
+        workers: parallel worker processes (``'process'``; 1: this process, one torch thread)
+            or CPUs of a local Ray instance.
         runs_dir: the run store's root; default :func:`pose_helpers.core.store.runs_root`
             (``book/runs``).
         version: the study's version in the key; default :func:`study_version` of fn.
@@ -236,7 +263,7 @@ def run_sweep(
     def finish(key: str, outcome: dict[str, Any]) -> None:
         entries[key] = {**outcome, "cached": False}
         if outcome["error"] is None:
-            store.save(todo[key], outcome["record"], outcome["seconds"])
+            store.save(todo[key], outcome["record"], outcome["seconds"], outcome["environment"])
         bar.update()
         if outcome["error"] is not None and raise_errors and executor != "serial":
             raise RuntimeError(
@@ -251,7 +278,13 @@ def run_sweep(
         elif executor == "serial":
             for key, call in calls.items():  # with raise_errors the error itself surfaces
                 finish(key, _run_point(fn, call, catch=not raise_errors))
+        elif executor == "process" and workers == 1:
+            _check_sendable(fn)  # as with more workers: the same fn works at any count
+            with _as_one_worker():
+                for key, call in calls.items():
+                    finish(key, _run_point(fn, call))
         elif executor == "process":
+            _check_sendable(fn)
             _run_processes(fn, calls, workers, finish)
         else:
             _run_ray(fn, calls, workers, address, finish)
@@ -287,8 +320,18 @@ def cached_run(
     if saved is not None:
         return saved["result"]
     outcome = _run_point(fn, {**point, **(execution or {})}, catch=False)
-    store.save(point, outcome["record"], outcome["seconds"])
+    store.save(point, outcome["record"], outcome["seconds"], outcome["environment"])
     return outcome["record"]
+
+
+def _check_sendable(fn: Callable) -> None:
+    try:
+        pickle.dumps(fn)
+    except (pickle.PicklingError, AttributeError, TypeError) as err:
+        raise TypeError(
+            f"{_qualname(fn)} cannot be sent to worker processes ({err}); define it at module level "
+            "in a .py file, or use executor='serial'"
+        ) from err
 
 
 def _run_processes(
@@ -297,13 +340,6 @@ def _run_processes(
     workers: int,
     finish: Callable[[str, dict], None],
 ) -> None:
-    try:
-        pickle.dumps(fn)
-    except (pickle.PicklingError, AttributeError, TypeError) as err:
-        raise TypeError(
-            f"{_qualname(fn)} cannot be sent to worker processes ({err}); define it at module level "
-            "in a .py file, or use executor='serial'"
-        ) from err
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(
         max_workers=min(workers, len(todo)),

@@ -262,6 +262,7 @@ def engineered_run(
     threads: int = 1,
     progress: bool = False,
     checkpoint_dir: str | os.PathLike | None = None,
+    regularized_threads: int | None = None,
 ) -> dict[str, Any]:
     """Engineer a regularized model (thesis section 5.4, Table 5.6): threshold, cut, fine-tune.
 
@@ -272,7 +273,10 @@ def engineered_run(
     checked on an example input), and the smaller network is fine-tuned for
     ``finetune_epochs`` with the plain heatmap loss (no penalty, no mask), the baseline's
     optimizer, batch size and milestones, and learning rate ``lr``. ``finetune_epochs=0``
-    only cuts. :func:`engineer_cells` stores the record.
+    only cuts. :func:`engineer_cells` stores the record. The fine-tuning runs on ``threads``
+    torch threads, the regularized run, where trained here, on ``regularized_threads``
+    (``None``: ``threads``; a sweep's worker trains it on one, and the thread count changes
+    the sums' order, so its weights).
 
     Returns:
         A JSON-able dict: ``key``, ``regularized_key``, ``method``, ``lam``, ``threshold``,
@@ -304,7 +308,7 @@ def engineered_run(
         regularized_lr,
         seed,
         data_root,
-        threads,
+        regularized_threads or threads,
         checkpoint_dir,
         lambda_factor=lambda_factor,
         thresholds=thresholds,
@@ -333,7 +337,7 @@ def engineered_run(
         sparse,
         trained["train_data"],
         trained["val_data"],
-        train_config(plan.settings, max(finetune_epochs, 1), lr, plan.seed, plan.threads),
+        train_config(plan.settings, max(finetune_epochs, 1), lr, plan.seed, threads),
         input_size=plan.settings["input_size"],
         finetune_epochs=finetune_epochs,
         checkpoint=plan.checkpoint.parent / f"engineered-{plan.method}-{key}.pt",

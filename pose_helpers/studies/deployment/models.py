@@ -67,19 +67,24 @@ def engineered_cpu_model(
     engineered table), from this machine's checkpoint, in eval mode.
 
     A fresh clone holds the record but not the weights: the engineering is then computed
-    again with the record's settings (:func:`engineered_run`: the regularized run, and the
-    baseline before it, trained first where missing) on ``threads`` threads.
+    again with the record's settings as its chapter computed it (:func:`engineered_run`):
+    the baseline first where missing and the fine-tuning on ``threads`` threads (the
+    chapters pass their ``workers``), the regularized run on one (a sweep's worker).
 
     Raises:
         FileNotFoundError: when the run store has no record of that key.
     """
     from pose_helpers.studies.compression import engineering
+    from pose_helpers.studies.compression.baseline import load_baseline
 
     record = engineered_record(engineered)
     try:
         return engineering.load_engineered_model(record["result"], baseline)
     except FileNotFoundError:
-        engineering.engineered_run(**record["settings"], threads=threads or 1, progress=True)
+        load_baseline(baseline, threads=threads, progress=True)
+        engineering.engineered_run(
+            **record["settings"], threads=threads or 1, regularized_threads=1, progress=True
+        )
         return engineering.load_engineered_model(record["result"], baseline)
 
 
