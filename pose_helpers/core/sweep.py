@@ -16,8 +16,8 @@ Executors: ``'process'`` (worker processes started with ``spawn``, one torch thr
 fn must be importable, i.e. defined at module level in a ``.py`` file; with ``workers=1``
 the points run in this process as a worker would run them, one torch thread and this
 process's random state left as it was, since a started worker costs seconds of imports),
-``'serial'`` (in this process, for debugging) and ``'ray'`` (Ray tasks on a local instance or the cluster
-at ``address``; Ray is optional: ``pip install 'pose-helpers[ray]'``).
+``'serial'`` (in this process, for debugging) and ``'ray'`` (Ray tasks on a local instance
+or the cluster at ``address``; Ray is optional: ``pip install 'pose-helpers[ray]'``).
 """
 
 from __future__ import annotations
